@@ -1,0 +1,1 @@
+../../src/hf_xmc/metrics/xmc_metrics/xmc_metrics.py

@@ -1,0 +1,148 @@
+"""From what a format reader parsed to an `XMCDataset`: validation carving, frequency-sorted ids, Arrow splits.
+
+Every reader returns `RawSplit`s whose labels are ids in the *source's* label space (the order of the source's label
+list, or first-seen order for formats that only have label strings). `assemble_xmc_dataset` does the rest, the same
+way for every format: carve a seeded validation split out of train, count labels on the (final) train split only,
+build the frequency-sorted `LabelVocabulary`, remap the ids and build `datasets.Dataset`s straight from Arrow arrays.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import datasets
+import numpy as np
+import pyarrow as pa
+import scipy.sparse as sp
+
+from .dataset import XMCDataset
+from .errors import XMCInputError
+from .vocabulary import LabelVocabulary
+
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class RawSplit:
+    """One parsed split, labels in the source label space.
+
+    Args:
+        label_indptr (`np.ndarray` int64, `(n + 1,)`), label_indices (`np.ndarray` int64): CSR arrays of the source
+            label ids of every document.
+        columns (`dict[str, list | pyarrow.Array]`): other columns (`text`, `uid`, ...), each of length n.
+        features (`scipy.sparse.csr_matrix`, *optional*): `(n, D)` sparse features.
+        source (`str`): the file(s) it came from, for messages.
+    """
+
+    label_indptr: np.ndarray
+    label_indices: np.ndarray
+    columns: dict[str, list] = field(default_factory=dict)
+    features: sp.csr_matrix | None = None
+    source: str = ""
+
+    def __len__(self) -> int:
+        return len(self.label_indptr) - 1
+
+    def take(self, rows: np.ndarray) -> RawSplit:
+        """The rows `rows` (sorted indices) of this split."""
+        lengths = np.diff(self.label_indptr)[rows]
+        indptr = np.zeros(len(rows) + 1, dtype=np.int64)
+        np.cumsum(lengths, out=indptr[1:])
+        starts = self.label_indptr[rows]
+        # positions of the kept label entries, without a Python loop over documents
+        positions = np.repeat(starts - indptr[:-1], lengths) + np.arange(indptr[-1], dtype=np.int64)
+        columns = {
+            name: values.take(pa.array(rows)) if isinstance(values, pa.Array) else [values[i] for i in rows.tolist()]
+            for name, values in self.columns.items()
+        }
+        features = None if self.features is None else self.features[rows]
+        return RawSplit(indptr, self.label_indices[positions], columns, features, self.source)
+
+
+def split_validation(train: RawSplit, validation_size: float | int, seed: int) -> tuple[RawSplit, RawSplit]:
+    """Carve a seeded random validation split out of `train` (rows keep their order in both parts).
+
+    Args:
+        validation_size (`float` in (0, 1) or `int` >= 1): a fraction or a number of training documents.
+    """
+    num_docs = len(train)
+    if isinstance(validation_size, float) and 0 < validation_size < 1:
+        num_validation = int(round(validation_size * num_docs))
+    elif float(validation_size).is_integer():
+        num_validation = int(validation_size)
+    else:
+        raise ValueError(f"validation_size={validation_size} must be a fraction in (0, 1) or a count >= 1.")
+    if not 1 <= num_validation < num_docs:
+        raise ValueError(
+            f"validation_size={validation_size} gives {num_validation} validation documents out of {num_docs} "
+            "training documents; it must leave at least one document on each side."
+        )
+    permutation = np.random.default_rng(seed).permutation(num_docs)
+    validation_rows = np.sort(permutation[:num_validation])
+    train_rows = np.sort(permutation[num_validation:])
+    return train.take(train_rows), train.take(validation_rows)
+
+
+def _arrow_split(raw: RawSplit, source_to_id: np.ndarray) -> datasets.Dataset:
+    indices = source_to_id[raw.label_indices] if len(raw.label_indices) else raw.label_indices
+    offsets_type = pa.int32() if raw.label_indptr[-1] < 2**31 else pa.int64()
+    list_type = pa.ListArray if offsets_type == pa.int32() else pa.LargeListArray
+    labels = list_type.from_arrays(pa.array(raw.label_indptr, type=offsets_type), pa.array(indices, type=pa.int64()))
+    arrays = {}
+    for name, values in raw.columns.items():
+        if isinstance(values, pa.Array):
+            arrays[name] = values
+        else:
+            arrays[name] = pa.array(values, type=pa.string()) if name in ("text", "uid") else pa.array(values)
+    arrays["labels"] = labels
+    return datasets.Dataset(pa.table(arrays))
+
+
+def assemble_xmc_dataset(
+    raw_splits: dict[str, RawSplit],
+    label_names: list[str],
+    label_texts: list[str] | None = None,
+    label_descriptions: list[str] | None = None,
+    name: str = "",
+    validation_size: float | int | None = None,
+    seed: int = 0,
+) -> XMCDataset:
+    """Build an `XMCDataset` from parsed splits (see the module docstring).
+
+    Args:
+        raw_splits (`dict[str, RawSplit]`): at least `train`; ids index `label_names`.
+        label_names (`list[str]`): the source label space.
+        label_texts, label_descriptions (`list[str]`, *optional*): per source label.
+        validation_size (`float` or `int`, *optional*): carve a `validation` split out of train (seeded by `seed`).
+    """
+    if "train" not in raw_splits:
+        raise XMCInputError(f"no training split was found (got splits {sorted(raw_splits)}).")
+    num_source_labels = len(label_names)
+    for split_name, raw in raw_splits.items():
+        if len(raw.label_indices) and (raw.label_indices.min() < 0 or raw.label_indices.max() >= num_source_labels):
+            bad = raw.label_indices[(raw.label_indices < 0) | (raw.label_indices >= num_source_labels)][0]
+            raise XMCInputError(f"label id {int(bad)} is out of range for {num_source_labels} labels.", raw.source)
+    raw_splits = dict(raw_splits)
+    if validation_size is not None:
+        if "validation" in raw_splits:
+            raise ValueError("the data set already has a validation split; do not pass validation_size.")
+        raw_splits["train"], raw_splits["validation"] = split_validation(raw_splits["train"], validation_size, seed)
+    train = raw_splits["train"]
+    counts = np.bincount(train.label_indices, minlength=num_source_labels)
+    vocabulary, source_to_id = LabelVocabulary.from_counts(
+        label_names, counts, len(train), label_texts, label_descriptions
+    )
+    order = [split for split in ("train", "validation", "test") if split in raw_splits]
+    order += sorted(set(raw_splits) - set(order))
+    splits = datasets.DatasetDict({split: _arrow_split(raw_splits[split], source_to_id) for split in order})
+    features = None
+    if any(raw_splits[split].features is not None for split in order):
+        features = {split: raw_splits[split].features for split in order if raw_splits[split].features is not None}
+    xmc = XMCDataset(splits=splits, vocabulary=vocabulary, features=features, name=name)
+    for split in order:
+        empty = int(np.count_nonzero(np.diff(raw_splits[split].label_indptr) == 0))
+        if empty:
+            logger.info("%s: %d %s documents have no label; they are kept (counted in describe()).", name, empty, split)
+    return xmc

@@ -1,0 +1,310 @@
+"""Save, push and load complete hf-xmc checkpoints: weights + config with `auto_map` + model code + tokenizer +
+label vocabulary + model card, in one folder or Hub repository.
+
+Every problem a user can fix (a repo id that does not exist, the checkpoint of another method, a repository without
+its label vocabulary, ...) raises `XMCCheckpointError` with one sentence naming it; no Hub or transformers traceback
+leaks out.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from huggingface_hub import constants, create_repo, snapshot_download, upload_folder
+from huggingface_hub.errors import (
+    GatedRepoError,
+    HFValidationError,
+    LocalEntryNotFoundError,
+    RepositoryNotFoundError,
+    RevisionNotFoundError,
+)
+from huggingface_hub.utils import validate_repo_id
+
+from ..data.vocabulary import LABEL_VOCABULARY_FILE, LabelVocabulary
+from .inference import RankedLabel, model_max_length, rank_labels
+from .model_card import build_model_card
+
+
+CONFIG_FILE = "config.json"
+TOKENIZER_FILES = ("tokenizer_config.json", "tokenizer.json")
+WEIGHT_SUFFIXES = (".safetensors",)
+REQUIRED_AUTO_CLASSES = ("AutoConfig", "AutoModel")
+# What a checkpoint needs; Trainer leftovers (optimizer state, rng, checkpoints) stay local.
+DOWNLOAD_PATTERNS = ["*.json", "*.safetensors", "*.py", "*.model", "*.txt", "README.md"]
+UPLOAD_IGNORE_PATTERNS = [
+    "checkpoint-*", "runs/*", "_*", "training_args.bin", "optimizer.pt", "scheduler.pt", "rng_state*.pth", "*.lock",
+]  # fmt: skip
+
+
+class XMCCheckpointError(ValueError):
+    """A checkpoint folder or Hub repository that hf-xmc cannot use, with the reason."""
+
+
+def hf_xmc_model_types() -> dict[str, str]:
+    """`{model_type: method}` for every hf-xmc config registered with `AutoConfig` (`{"xlnet_aplc": "aplc", ...}`)."""
+    import hf_xmc  # noqa: F401  (registers the Auto classes)
+    import hf_xmc.models
+    from transformers.models.auto.configuration_auto import CONFIG_MAPPING
+
+    register = getattr(hf_xmc.models, "register_auto_classes", None)
+    if register is not None:  # idempotent; covers an `hf_xmc/__init__` that does not register yet
+        register()
+    types = {}
+    for model_type, config_class in getattr(CONFIG_MAPPING, "_extra_content", {}).items():
+        module = getattr(config_class, "__module__", "")
+        if module.startswith("hf_xmc.models."):
+            types[model_type] = module.split(".")[2]
+    return types
+
+
+def _read_config(folder: Path, source: str) -> dict:
+    path = folder / CONFIG_FILE
+    if not path.is_file():
+        raise XMCCheckpointError(f"{source} has no {CONFIG_FILE}: it is not a saved model.")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as error:
+        raise XMCCheckpointError(f"{source}: {CONFIG_FILE} is not valid JSON ({error}).") from error
+
+
+def check_xmc_config(config: dict, source: str, method: str | None = None) -> str:
+    """Check that a `config.json` dict is an hf-xmc model (of `method`, when given); returns its method."""
+    model_type = config.get("model_type")
+    known = hf_xmc_model_types()
+    if model_type not in known:
+        expected = sorted(t for t, m in known.items() if method is None or m == method)
+        raise XMCCheckpointError(
+            f"{source} is a {model_type!r} checkpoint, not an hf-xmc model"
+            f"{f' of method {method!r}' if method else ''} (expected model_type in {expected})."
+        )
+    if method is not None and known[model_type] != method:
+        raise XMCCheckpointError(
+            f"{source} is an hf-xmc {known[model_type]!r} model ({model_type!r}), not a {method!r} model."
+        )
+    return known[model_type]
+
+
+def check_checkpoint_folder(folder: str | os.PathLike, method: str | None = None, source: str | None = None) -> str:
+    """Check that `folder` holds everything a checkpoint needs; returns the method. Raises `XMCCheckpointError`."""
+    folder = Path(folder)
+    source = source or str(folder)
+    config = _read_config(folder, source)
+    found_method = check_xmc_config(config, source, method)
+    auto_map = config.get("auto_map") or {}
+    missing = [name for name in REQUIRED_AUTO_CLASSES if name not in auto_map]
+    if missing:
+        raise XMCCheckpointError(f"{source}: config.json auto_map lacks {missing}; trust_remote_code users cannot load it.")
+    for reference in auto_map.values():
+        module_file = f"{reference.split('--')[-1].rsplit('.', 1)[0]}.py"
+        if not (folder / module_file).is_file():
+            raise XMCCheckpointError(f"{source}: auto_map names {module_file}, which is not in the checkpoint.")
+    if not any(p.suffix in WEIGHT_SUFFIXES for p in folder.iterdir()):
+        raise XMCCheckpointError(f"{source} has no *.safetensors weights.")
+    if not (folder / LABEL_VOCABULARY_FILE).is_file():
+        raise XMCCheckpointError(
+            f"{source} has no {LABEL_VOCABULARY_FILE}: the model's label ids cannot be mapped to labels. "
+            "Save it with `vocabulary.save_pretrained(folder)` or `push_xmc_model(..., vocabulary=vocabulary)`."
+        )
+    if not any((folder / name).is_file() for name in TOKENIZER_FILES):
+        raise XMCCheckpointError(f"{source} has no tokenizer files ({' or '.join(TOKENIZER_FILES)}).")
+    return found_method
+
+
+def save_xmc_checkpoint(
+    save_directory: str | os.PathLike,
+    model,
+    tokenizer,
+    vocabulary: LabelVocabulary,
+    model_card=None,
+    **card_kwargs,
+) -> Path:
+    """Write a complete checkpoint folder and check it.
+
+    Args:
+        save_directory (`str` or `os.PathLike`): the folder (created if needed).
+        model (`PreTrainedModel`): an hf-xmc model.
+        tokenizer: its tokenizer.
+        vocabulary (`LabelVocabulary`): the label space, one entry per output of the model.
+        model_card (`ModelCard`, *optional*): written as `README.md`; by default the method's template is filled
+            with the label-space size (pass `card_kwargs` such as `metrics=` and `dataset_name=` for more).
+    """
+    method = check_xmc_config(model.config.to_dict(), type(model).__name__)
+    num_labels = getattr(model.config, "num_labels", None)
+    if num_labels is not None and num_labels != len(vocabulary):
+        raise XMCCheckpointError(
+            f"the model has {num_labels} labels but the vocabulary has {len(vocabulary)}: they do not belong together."
+        )
+    folder = Path(save_directory)
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    vocabulary.save_pretrained(folder)
+    if model_card is None and not (folder / "README.md").is_file():
+        card_kwargs.setdefault("num_labels", len(vocabulary))
+        card_kwargs.setdefault("num_train_docs", vocabulary.num_train_docs)
+        model_card = build_model_card(method, card_kwargs.pop("model_name", folder.name), **card_kwargs)
+    if model_card is not None:
+        model_card.save(folder / "README.md")
+    check_checkpoint_folder(folder, method)
+    return folder
+
+
+def push_xmc_model(
+    model_or_folder,
+    repo_id: str,
+    tokenizer=None,
+    vocabulary: LabelVocabulary | None = None,
+    model_card=None,
+    private: bool | None = None,
+    token: str | bool | None = None,
+    revision: str | None = None,
+    commit_message: str = "Upload hf-xmc model",
+    create_pr: bool = False,
+    **card_kwargs,
+):
+    """Push a complete checkpoint to the Hub; returns the `CommitInfo`.
+
+    Args:
+        model_or_folder: an hf-xmc `PreTrainedModel` (then `tokenizer` and `vocabulary` are required), or a folder
+            written by `save_xmc_checkpoint` / a Trainer run (checked before anything is uploaded; Trainer leftovers
+            such as `checkpoint-*` and optimizer state are not uploaded).
+        repo_id (`str`): the target repository (created if missing).
+        model_card (`ModelCard`, *optional*): overrides the card; by default the method's template is filled (with
+            `model_name=repo_id` and `card_kwargs`) unless the folder already has a `README.md`.
+        private, token, revision, commit_message, create_pr: as in `huggingface_hub.upload_folder`.
+    """
+    try:
+        validate_repo_id(repo_id)
+    except HFValidationError as error:
+        raise XMCCheckpointError(f"{repo_id!r} is not a valid Hub repo id: {error}") from error
+    with tempfile.TemporaryDirectory(prefix="hf_xmc_push_") as staging:
+        if isinstance(model_or_folder, (str, os.PathLike)):
+            folder = Path(model_or_folder)
+            if not folder.is_dir():
+                raise XMCCheckpointError(f"{folder} is not a folder.")
+            check_checkpoint_folder(folder)
+            if model_card is not None:
+                folder = Path(staging)
+                _copy_tree(Path(model_or_folder), folder)
+                model_card.save(folder / "README.md")
+        else:
+            if tokenizer is None or vocabulary is None:
+                raise XMCCheckpointError("push_xmc_model needs the tokenizer and the label vocabulary with a model.")
+            card_kwargs.setdefault("model_name", repo_id)
+            folder = save_xmc_checkpoint(staging, model_or_folder, tokenizer, vocabulary, model_card, **card_kwargs)
+        create_repo(repo_id, private=private, token=token, exist_ok=True)
+        return upload_folder(
+            repo_id=repo_id,
+            folder_path=folder,
+            commit_message=commit_message,
+            token=token,
+            revision=revision,
+            create_pr=create_pr,
+            ignore_patterns=UPLOAD_IGNORE_PATTERNS,
+        )
+
+
+def _copy_tree(source: Path, target: Path) -> None:
+    import shutil
+
+    shutil.copytree(source, target, dirs_exist_ok=True, ignore=shutil.ignore_patterns(*UPLOAD_IGNORE_PATTERNS))
+
+
+def resolve_checkpoint(name_or_path: str | os.PathLike, revision: str | None = None, token=None) -> Path:
+    """A local folder for a folder path or a Hub repo id (downloaded into the cache), or `XMCCheckpointError`."""
+    path = Path(name_or_path)
+    if path.is_dir():
+        return path
+    name = str(name_or_path)
+    try:
+        validate_repo_id(name)
+    except HFValidationError as error:
+        raise XMCCheckpointError(f"{name!r} is neither a local folder nor a valid Hub repo id.") from error
+    try:
+        return Path(
+            snapshot_download(
+                name, revision=revision, token=token, allow_patterns=DOWNLOAD_PATTERNS, ignore_patterns=["checkpoint-*"]
+            )
+        )
+    except RepositoryNotFoundError as error:
+        raise XMCCheckpointError(
+            f"{name!r} is not a local folder and no model repository {name!r} exists on {constants.ENDPOINT} "
+            "(if it is private, log in with `hf auth login` or set HF_TOKEN)."
+        ) from error
+    except GatedRepoError as error:
+        raise XMCCheckpointError(f"{name!r} is gated on {constants.ENDPOINT}: request access first.") from error
+    except RevisionNotFoundError as error:
+        raise XMCCheckpointError(f"{name!r} has no revision {revision!r}.") from error
+    except LocalEntryNotFoundError as error:
+        raise XMCCheckpointError(
+            f"cannot reach {constants.ENDPOINT} to download {name!r}, and it is not in the local cache."
+        ) from error
+    except OSError as error:  # connection failures surface as OSError subclasses in httpx / huggingface_hub
+        raise XMCCheckpointError(f"cannot download {name!r} from {constants.ENDPOINT}: {error}") from error
+
+
+@dataclass
+class XMCCheckpoint:
+    """A loaded checkpoint: the model, its tokenizer and its label vocabulary.
+
+    Args:
+        model (`PreTrainedModel`): in eval mode.
+        tokenizer: its tokenizer.
+        vocabulary (`LabelVocabulary`): maps the model's label ids to labels.
+        method (`str`): the hf-xmc method (`"aplc"`, ...).
+        source (`str`): the folder or repo id it came from.
+    """
+
+    model: object
+    tokenizer: object
+    vocabulary: LabelVocabulary
+    method: str
+    source: str
+    folder: Path = field(repr=False, default=None)
+
+    @property
+    def max_length(self) -> int | None:
+        """The most tokens the model reads (texts longer than this are rejected unless truncated)."""
+        return model_max_length(self.model, self.tokenizer)
+
+    def predict(self, texts: list[str] | str, k: int = 5, truncation: bool = False) -> list[list[RankedLabel]]:
+        """The `k` best labels of each text, best first (see `hf_xmc.hub.inference.rank_labels`)."""
+        return rank_labels(self.model, self.tokenizer, self.vocabulary, texts, k=k, truncation=truncation)
+
+
+def load_xmc_model(
+    name_or_path: str | os.PathLike,
+    method: str | None = None,
+    revision: str | None = None,
+    token: str | bool | None = None,
+    **model_kwargs,
+) -> XMCCheckpoint:
+    """Load an hf-xmc checkpoint from a folder or a Hub repo id.
+
+    Args:
+        name_or_path (`str` or `os.PathLike`): a checkpoint folder or a Hub repo id.
+        method (`str`, *optional*): require this method (`"aplc"`); a checkpoint of another method is an error.
+        revision, token: for Hub repositories.
+        model_kwargs: passed to `AutoModel.from_pretrained` (e.g. `dtype=`).
+
+    Raises:
+        `XMCCheckpointError`: the path/repo does not exist, is not an hf-xmc model (of `method`), or lacks its label
+            vocabulary, tokenizer or weights.
+    """
+    from transformers import AutoModel, AutoTokenizer
+
+    source = str(name_or_path)
+    folder = resolve_checkpoint(name_or_path, revision=revision, token=token)
+    found_method = check_checkpoint_folder(folder, method, source=source)
+    vocabulary = LabelVocabulary.from_pretrained(folder)
+    model = AutoModel.from_pretrained(folder, **model_kwargs).eval()
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    num_labels = getattr(model.config, "num_labels", None)
+    if num_labels is not None and num_labels != len(vocabulary):
+        raise XMCCheckpointError(
+            f"{source}: the model has {num_labels} labels but {LABEL_VOCABULARY_FILE} has {len(vocabulary)}."
+        )
+    return XMCCheckpoint(model, tokenizer, vocabulary, found_method, source, folder)

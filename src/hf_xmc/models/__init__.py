@@ -1,0 +1,33 @@
+"""hf-xmc models: one self-contained folder per method (relative imports only, so the Hub copy works)."""
+
+from __future__ import annotations
+
+from transformers import AutoConfig, AutoModel, AutoModelForSequenceClassification
+
+from .aplc import EncoderAPLCConfig, EncoderWithAPLC, XLNetAPLCConfig, XLNetWithAPLC
+
+
+_MODELS = ((XLNetAPLCConfig, XLNetWithAPLC), (EncoderAPLCConfig, EncoderWithAPLC))
+
+
+def register_auto_classes() -> None:
+    """Registers every hf-xmc model with `AutoConfig`, `AutoModel` and `AutoModelForSequenceClassification`.
+
+    Called on `import hf_xmc`; safe to call again. `register_for_auto_class` makes `save_pretrained` copy the model's
+    code next to the weights; the models write a complete `auto_map` into their config themselves.
+    """
+    for config_class, model_class in _MODELS:
+        AutoConfig.register(config_class.model_type, config_class, exist_ok=True)
+        AutoModel.register(config_class, model_class, exist_ok=True)
+        AutoModelForSequenceClassification.register(config_class, model_class, exist_ok=True)
+        config_class.register_for_auto_class()
+        model_class.register_for_auto_class("AutoModel")
+
+
+__all__ = [
+    "EncoderAPLCConfig",
+    "EncoderWithAPLC",
+    "XLNetAPLCConfig",
+    "XLNetWithAPLC",
+    "register_auto_classes",
+]
