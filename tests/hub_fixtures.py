@@ -5,7 +5,7 @@
 `HUGGINGFACE_CO_STAGING` set, conftest leaves the endpoint alone and the fixture skips: those runs target the real
 staging Hub through `tests/test_hub_staging.py` only.
 
-Use from a test module with `from hub_fixtures import fake_hub, unique_repo_id  # noqa: F401`.
+Use from a test module with `pytest_plugins = ["hub_fixtures"]` (or register it once in conftest).
 """
 
 from __future__ import annotations
@@ -65,7 +65,9 @@ def tiny_vocabulary(num_labels: int = 12):
 
     labels = [f"tag::{i}" for i in range(num_labels)]
     label_lists = [labels[: 1 + (i % num_labels)] for i in range(2 * num_labels)]
-    return LabelVocabulary.from_label_lists(label_lists, all_labels=labels, texts={lab: f"Label {lab}" for lab in labels})
+    return LabelVocabulary.from_label_lists(
+        label_lists, all_labels=labels, texts={lab: f"Label {lab}" for lab in labels}
+    )
 
 
 def tiny_aplc_model(variant: str, tokenizer, num_labels: int = 12, seed: int = 0):

@@ -123,9 +123,14 @@ def test_probabilities_follow_eq2():
 
 @pytest.mark.parametrize("seed", range(4))
 def test_pruned_top_k_equals_full_top_k(seed):
-    layer = random_layer(seed=seed, in_features=32, sizes=(40, 30, 20, 10), scale=3.0)
+    layer = random_layer(seed=seed, in_features=32, sizes=(40, 30, 20, 10), scale=1.5)
     hidden = torch.randn(16, 32)
     full = layer.logits(hidden)
+    rows_scored = []
+    for tail in layer.tail_clusters:
+        tail.register_forward_hook(lambda module, inputs, output: rows_scored.append(inputs[0].shape[0]))
+    layer.top_k(hidden, 1)
+    assert sum(rows_scored) < 16 * 3  # the root bound skipped some (row, cluster) pairs
     for k in (1, 5, 45):
         scores, ids = layer.top_k(hidden, k)
         expected_scores, expected_ids = full.topk(k, dim=1)

@@ -16,20 +16,13 @@ import textwrap
 
 import pytest
 import torch
+from hub_fixtures import tiny_aplc_model, tiny_bert_tokenizer, tiny_vocabulary, tiny_xlnet_tokenizer
 from huggingface_hub import HfApi, ModelCard
-from hub_fixtures import (  # noqa: F401
-    fake_hub,
-    tiny_aplc_model,
-    tiny_bert_tokenizer,
-    tiny_vocabulary,
-    tiny_xlnet_tokenizer,
-    unique_repo_id,
-)
 from transformers import AutoModel, AutoTokenizer
 
 from hf_xmc.hub import XMCCheckpointError, load_xmc_model, push_xmc_model
 
-
+pytest_plugins = ["hub_fixtures"]  # the `fake_hub` and `unique_repo_id` fixtures
 TEXTS = ["the debian package editor for python", "sound and video tool"]
 VARIANTS = {
     "xlnet": ("xlnet", tiny_xlnet_tokenizer),

@@ -14,7 +14,6 @@ from .checkpoint import (
 from .inference import RankedLabel, TextTooLongError, rank_labels
 from .model_card import METHOD_CARDS, ModelCardCallback, build_model_card
 
-
 __all__ = [
     "METHOD_CARDS",
     "ModelCardCallback",

@@ -28,7 +28,6 @@ from ..data.vocabulary import LABEL_VOCABULARY_FILE, LabelVocabulary
 from .inference import RankedLabel, model_max_length, rank_labels
 from .model_card import build_model_card
 
-
 CONFIG_FILE = "config.json"
 TOKENIZER_FILES = ("tokenizer_config.json", "tokenizer.json")
 WEIGHT_SUFFIXES = (".safetensors",)
@@ -46,9 +45,10 @@ class XMCCheckpointError(ValueError):
 
 def hf_xmc_model_types() -> dict[str, str]:
     """`{model_type: method}` for every hf-xmc config registered with `AutoConfig` (`{"xlnet_aplc": "aplc", ...}`)."""
+    from transformers.models.auto.configuration_auto import CONFIG_MAPPING
+
     import hf_xmc  # noqa: F401  (registers the Auto classes)
     import hf_xmc.models
-    from transformers.models.auto.configuration_auto import CONFIG_MAPPING
 
     register = getattr(hf_xmc.models, "register_auto_classes", None)
     if register is not None:  # idempotent; covers an `hf_xmc/__init__` that does not register yet
@@ -97,7 +97,9 @@ def check_checkpoint_folder(folder: str | os.PathLike, method: str | None = None
     auto_map = config.get("auto_map") or {}
     missing = [name for name in REQUIRED_AUTO_CLASSES if name not in auto_map]
     if missing:
-        raise XMCCheckpointError(f"{source}: config.json auto_map lacks {missing}; trust_remote_code users cannot load it.")
+        raise XMCCheckpointError(
+            f"{source}: config.json auto_map lacks {missing}; trust_remote_code users cannot load it."
+        )
     for reference in auto_map.values():
         module_file = f"{reference.split('--')[-1].rsplit('.', 1)[0]}.py"
         if not (folder / module_file).is_file():
@@ -226,7 +228,11 @@ def resolve_checkpoint(name_or_path: str | os.PathLike, revision: str | None = N
     try:
         return Path(
             snapshot_download(
-                name, revision=revision, token=token, allow_patterns=DOWNLOAD_PATTERNS, ignore_patterns=["checkpoint-*"]
+                name,
+                revision=revision,
+                token=token,
+                allow_patterns=DOWNLOAD_PATTERNS,
+                ignore_patterns=["checkpoint-*"],
             )
         )
     except RepositoryNotFoundError as error:

@@ -12,7 +12,6 @@ from dataclasses import dataclass
 
 import torch
 
-
 # Tokenizers of models without a position limit (XLNet) report a huge sentinel as their maximum.
 _UNBOUNDED_LENGTH = 1_000_000
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import platform
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +17,6 @@ from typing import Any
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 from transformers import TrainerCallback
-
 
 MODEL_CARDS_DIR_ENV = "HF_XMC_MODEL_CARDS_DIR"
 TASK_TYPE = "text-classification"
@@ -123,12 +123,47 @@ def xmc_eval_results(
 
 
 def markdown_table(rows: Mapping[str, Any], header: tuple[str, str]) -> str:
+    """A two-column markdown table (`""` when there are no rows)."""
     if not rows:
         return ""
     lines = [f"| {header[0]} | {header[1]} |", "| --- | --- |"]
     for key, value in rows.items():
-        shown = f"{value:.4f}" if isinstance(value, float) else f"`{value}`" if isinstance(value, (list, tuple)) else value
+        shown = (
+            f"{value:.4g}" if isinstance(value, float) else f"`{value}`" if isinstance(value, (list, tuple)) else value
+        )
         lines.append(f"| {key} | {shown} |")
+    return "\n".join(lines)
+
+
+_METRIC_AT_K = re.compile(r"^(?P<name>.+)@(?P<k>\d+)(?P<suffix>_\w+)?$")
+
+
+def metrics_markdown_table(metrics: Mapping[str, float]) -> str:
+    """The metrics as a table with one row per metric family and one column per cut-off k (`P@1`, `P@3` -> `P`
+    row, `@1`, `@3` columns); metrics without a cut-off get a row of their own."""
+    if not metrics:
+        return ""
+    families: dict[str, dict[int, float]] = {}
+    others: dict[str, float] = {}
+    for key, value in metrics.items():
+        match = _METRIC_AT_K.match(key)
+        if match is None:
+            others[key] = value
+            continue
+        families.setdefault(match["name"] + (match["suffix"] or ""), {})[int(match["k"])] = value
+    ks = sorted({k for values in families.values() for k in values})
+    lines = []
+    if families:
+        lines += ["| Metric | " + " | ".join(f"@{k}" for k in ks) + " |", "| --- |" + " ---: |" * len(ks)]
+        for family, values in families.items():
+            cells = [f"{values[k]:.4f}" if k in values else "" for k in ks]
+            lines.append(f"| {family} | " + " | ".join(cells) + " |")
+    if others:
+        lines += (
+            ["", markdown_table(others, ("Metric", "Value"))]
+            if lines
+            else [markdown_table(others, ("Metric", "Value"))]
+        )
     return "\n".join(lines)
 
 
@@ -213,7 +248,7 @@ def build_model_card(
         num_labels=num_labels,
         num_train_docs=num_train_docs,
         num_unseen_labels=num_unseen_labels,
-        metrics_table=markdown_table(metrics, ("Metric", "Value")),
+        metrics_table=metrics_markdown_table(metrics),
         hyperparameters_table=markdown_table(dict(hyperparameters or {}), ("Hyper-parameter", "Value")),
         model_details_table=markdown_table(dict(model_details or {}), ("Setting", "Value")),
         framework_versions=framework_versions(),
