@@ -18,7 +18,6 @@ from hf_xmc.data import (
     label_counts,
 )
 
-
 TRAIN = [["b", "a"], ["c", "b"], ["b"], ["a", "d"], []]
 
 

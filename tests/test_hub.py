@@ -16,8 +16,8 @@ import textwrap
 
 import pytest
 import torch
-from hub_fixtures import tiny_aplc_model, tiny_bert_tokenizer, tiny_vocabulary, tiny_xlnet_tokenizer
 from huggingface_hub import HfApi, ModelCard
+from tiny_checkpoints import tiny_aplc_model, tiny_bert_tokenizer, tiny_vocabulary, tiny_xlnet_tokenizer
 from transformers import AutoModel, AutoTokenizer
 
 from hf_xmc.hub import XMCCheckpointError, load_xmc_model, push_xmc_model

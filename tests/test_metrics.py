@@ -13,7 +13,6 @@ import scipy.sparse as sp
 from hf_xmc.data.propensity import inverse_propensity
 from hf_xmc.metrics import FREQUENCY_GROUPS, compute_xmc_metrics, top_k_ids
 
-
 LOG3 = math.log2(3)
 
 
@@ -100,9 +99,7 @@ def test_top_k_ids_matches_a_full_sort(seed):
     for _ in range(30):
         n, num_labels, k = rng.integers(1, 6), rng.integers(1, 40), int(rng.integers(1, 12))
         scores = rng.integers(0, 4, size=(n, num_labels)).astype(np.float64)
-        expected = [
-            (sorted(range(num_labels), key=lambda j: (-row[j], j)) + [-1] * k)[:k] for row in scores
-        ]
+        expected = [(sorted(range(num_labels), key=lambda j: (-row[j], j)) + [-1] * k)[:k] for row in scores]
         np.testing.assert_array_equal(top_k_ids(scores, k), expected)
         sparse = sp.random(n, num_labels, density=0.4, random_state=seed, format="csr")
         sparse.data = np.round(sparse.data * 3)
@@ -166,7 +163,12 @@ def test_every_input_form_gives_the_same_result():
     multi_hot = np.zeros((40, 25), dtype=np.int64)
     for i, row in enumerate(references):
         multi_hot[i, row] = 1
-    reference_forms = {"lists": references, "multi_hot": multi_hot, "csr": sp.csr_matrix(multi_hot), "bool": multi_hot > 0}
+    reference_forms = {
+        "lists": references,
+        "multi_hot": multi_hot,
+        "csr": sp.csr_matrix(multi_hot),
+        "bool": multi_hot > 0,
+    }
     options = dict(k=[1, 3, 5], label_counts=rng.integers(0, 30, 25), num_train_docs=100, num_labels=25)
     expected = compute_xmc_metrics(scores, references, **options)
     assert "PSnDCG@5_norm" in expected
@@ -240,16 +242,30 @@ def test_set_metrics_from_thresholded_matrix_equal_those_from_lists():
         (lambda: compute_xmc_metrics(sp.csr_matrix([[0.1, np.nan]]), [[0]]), "predictions contains NaN"),
         (lambda: compute_xmc_metrics([[0]], [[5]], num_labels=3), "references contains label id 5"),
         (lambda: compute_xmc_metrics([[0]], [[-2]]), "references contains a negative label id"),
-        (lambda: compute_xmc_metrics(np.ones((1, 3)), [[0]], num_labels=4), "num_labels=4, predictions (number of columns)=3"),
+        (
+            lambda: compute_xmc_metrics(np.ones((1, 3)), [[0]], num_labels=4),
+            "num_labels=4, predictions (number of columns)=3",
+        ),
         (lambda: compute_xmc_metrics(np.ones((1, 3)), np.array([[1, 0, 2]])), "must be multi-hot"),
-        (lambda: compute_xmc_metrics([[0]], [[0]], label_counts=[1, 2], num_train_docs=5, num_labels=3), "label_counts"),
-        (lambda: compute_xmc_metrics([[0]], sp.csr_matrix((1, 4)), label_counts=[1, 2], num_train_docs=5), "label_counts (length)=2"),
+        (
+            lambda: compute_xmc_metrics([[0]], [[0]], label_counts=[1, 2], num_train_docs=5, num_labels=3),
+            "label_counts",
+        ),
+        (
+            lambda: compute_xmc_metrics([[0]], sp.csr_matrix((1, 4)), label_counts=[1, 2], num_train_docs=5),
+            "label_counts (length)=2",
+        ),
         (lambda: compute_xmc_metrics([[0]], [[0]], propensity="wiki"), "propensity given without label_counts"),
         (lambda: compute_xmc_metrics([[0]], [[0]], label_counts=[1]), "needs num_train_docs"),
-        (lambda: compute_xmc_metrics([[0]], [[0]], label_counts=[1], num_train_docs=9, propensity="x"), "not a known preset"),
+        (
+            lambda: compute_xmc_metrics([[0]], [[0]], label_counts=[1], num_train_docs=9, propensity="x"),
+            "not a known preset",
+        ),
         (lambda: compute_xmc_metrics([[0]], [[0]], average="micro"), "average must be one of"),
         (lambda: compute_xmc_metrics([["a"]], [[0]]), "integer label ids"),
         (lambda: compute_xmc_metrics([[0.5]], [[0]], num_labels=2), "predictions has 1 columns"),
+        (lambda: compute_xmc_metrics([[0.5, 0.1], [0.2]], [[0], [1]]), "rectangular score matrix"),
+        (lambda: compute_xmc_metrics([[0.5, 0.1], [0.2]], [[0], [1]], average="set"), "rectangular score matrix"),
         (lambda: compute_xmc_metrics([], []), "empty"),
         (lambda: top_k_ids(np.ones(3), 1), "2-D"),
     ],
@@ -264,7 +280,9 @@ def test_core_imports_no_torch():
         "import sys, hf_xmc; before = 'torch' in sys.modules; import hf_xmc.metrics; "
         "print(before, 'torch' in sys.modules)"
     )
-    before, after = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    before, after = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.split()
     if before == "True":
         pytest.skip("the top-level hf_xmc package already imports torch")
     assert after == "False"

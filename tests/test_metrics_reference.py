@@ -18,7 +18,6 @@ from hf_xmc.data import load_xmc_dataset
 from hf_xmc.data.propensity import inverse_propensity
 from hf_xmc.metrics import compute_xmc_metrics, top_k_ids
 
-
 napkinxc_metrics = pytest.importorskip("napkinxc.metrics")
 pytestmark = pytest.mark.real_data
 
@@ -74,7 +73,9 @@ def ours(real_predictions):
 
 def _lists(matrix_or_ids):
     if sp.issparse(matrix_or_ids):
-        return [matrix_or_ids.indices[a:b].tolist() for a, b in zip(matrix_or_ids.indptr[:-1], matrix_or_ids.indptr[1:])]
+        return [
+            matrix_or_ids.indices[a:b].tolist() for a, b in zip(matrix_or_ids.indptr[:-1], matrix_or_ids.indptr[1:])
+        ]
     return [row.tolist() for row in matrix_or_ids]
 
 

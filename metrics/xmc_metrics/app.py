@@ -13,7 +13,6 @@ from pathlib import Path
 import evaluate
 import gradio as gr
 
-
 EXAMPLE_PREDICTIONS = "3 1 7\n0 2 5"
 EXAMPLE_REFERENCES = "1 2\n0"
 

@@ -8,6 +8,7 @@ build the frequency-sorted `LabelVocabulary`, remap the ids and build `datasets.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from dataclasses import dataclass, field
 
@@ -97,7 +98,17 @@ def _arrow_split(raw: RawSplit, source_to_id: np.ndarray) -> datasets.Dataset:
         else:
             arrays[name] = pa.array(values, type=pa.string()) if name in ("text", "uid") else pa.array(values)
     arrays["labels"] = labels
-    return datasets.Dataset(pa.table(arrays))
+    table = pa.table(arrays)
+    return datasets.Dataset(table, fingerprint=_fingerprint(raw, indices, table))
+
+
+def _fingerprint(raw: RawSplit, indices: np.ndarray, table: pa.Table) -> str:
+    """A cheap deterministic fingerprint (`datasets` would otherwise pickle the whole table to hash it)."""
+    digest = hashlib.blake2b(digest_size=8)
+    digest.update(f"{raw.source}|{table.num_rows}|{table.nbytes}|{table.schema}".encode())
+    digest.update(np.ascontiguousarray(raw.label_indptr).tobytes())
+    digest.update(np.ascontiguousarray(indices).tobytes())
+    return digest.hexdigest()
 
 
 def assemble_xmc_dataset(

@@ -62,9 +62,12 @@ def kmeans_label_clusters(
 
 
 def _two_means_split(features, rng: np.random.Generator, eps: float, max_iter: int) -> np.ndarray:
-    """Balanced 2-means of the rows of `features` (normalised); returns a boolean mask of the first half."""
+    """Balanced 2-means of the rows of one node's `features` (normalised); returns the mask of the first half."""
     num_rows = features.shape[0]
     half = num_rows // 2
+    if sp.issparse(features):  # work in the node's own columns: the centres stay as small as the node
+        columns = np.unique(features.indices)
+        features = features[:, columns]
     first = rng.choice(num_rows, size=2, replace=False)
     centres = features[first]
     centres = centres.toarray() if sp.issparse(centres) else np.array(centres)
@@ -72,16 +75,54 @@ def _two_means_split(features, rng: np.random.Generator, eps: float, max_iter: i
     for _ in range(max_iter):
         similarity = np.asarray(features @ centres.T)
         difference = similarity[:, 0] - similarity[:, 1]
-        order = np.argpartition(-difference, half - 1) if 0 < half < num_rows else np.argsort(-difference)
         left = np.zeros(num_rows, dtype=bool)
-        left[order[:half]] = True
+        left[np.argpartition(-difference, half - 1)[:half]] = True
         objective = (similarity[left, 0].sum() + similarity[~left, 1].sum()) / num_rows
         if objective - old_objective < eps:
             break
         old_objective = objective
-        centres = np.vstack([np.asarray(features[left].sum(axis=0)), np.asarray(features[~left].sum(axis=0))])
-        centres = normalize(centres)
+        centres = normalize(np.vstack([np.asarray(features[left].sum(axis=0)),
+                                       np.asarray(features[~left].sum(axis=0))]))
     return left
+
+
+def _split_level_dense(features: np.ndarray, groups: np.ndarray, num_groups: int, max_leaf_size: int,
+                       rng: np.random.Generator, eps: float, max_iter: int) -> np.ndarray:
+    """Split every group of one tree level at once (dense features); returns the side (0/1) of every label.
+
+    A label goes to the side whose centre it is closer to *relative to its group*: the group's labels are ranked by
+    `x . (c0 - c1)` and the first half goes left. The objective (mean similarity to the own centre) comes from the
+    group sums, so an iteration is a gather, a row-wise dot, one sort and one sparse product.
+    """
+    num_labels = features.shape[0]
+    sizes = np.bincount(groups, minlength=num_groups)
+    splits = sizes > max_leaf_size
+    starts = np.r_[0, np.cumsum(sizes)[:-1]]
+    shuffled = np.argsort(groups + rng.random(num_labels) * 0.5, kind="stable")
+    first, second = shuffled[starts], shuffled[np.minimum(starts + 1, num_labels - 1)]
+    centres = np.stack([features[first], features[second]], axis=1)
+    side = np.zeros(num_labels, dtype=np.int64)
+    active = splits.copy()
+    old_objective = np.full(num_groups, -np.inf)
+    rank = np.empty(num_labels, dtype=np.int64)
+    labels = np.arange(num_labels)
+    for _ in range(max_iter):
+        difference = np.einsum("nd,nd->n", features, (centres[:, 0] - centres[:, 1])[groups])
+        order = np.argsort(groups * 8.0 - difference)  # by group, then by preference for the left centre
+        rank[order] = labels - starts[groups[order]]
+        new_side = ((rank >= sizes[groups] // 2) & splits[groups]).astype(np.int64)
+        side = np.where(active[groups], new_side, side)  # converged groups keep their split
+        indicator = sp.csr_matrix((np.ones(num_labels, dtype=np.float32), (groups * 2 + side, labels)),
+                                  shape=(2 * num_groups, num_labels))
+        sums = np.asarray(indicator @ features).reshape(num_groups, 2, -1)
+        objective = np.einsum("gkd,gkd->g", sums, centres) / np.maximum(sizes, 1)
+        active &= objective - old_objective >= eps
+        if not active.any():
+            break
+        old_objective = objective
+        centres = np.where(active[:, None, None], normalize(sums.reshape(2 * num_groups, -1)).reshape(sums.shape),
+                           centres).astype(np.float32)
+    return side
 
 
 def balanced_label_clusters(
@@ -90,40 +131,47 @@ def balanced_label_clusters(
 ) -> np.ndarray:
     """Balanced hierarchical 2-means (AttentionXML / LightXML label groups).
 
+    Dense features split a whole tree level at once (vectorised over its nodes); sparse features split node by node,
+    each node in its own columns.
+
     Args:
         label_features (`np.ndarray` or `scipy.sparse` matrix of shape `(L, D)`): e.g. `pifa_label_features`; rows
             are L2-normalised here (cosine similarity).
         max_leaf_size (`int`): split until every cluster holds at most this many labels (LightXML: 100).
         seed (`int`): seed of the centre initialisation (differently seeded trees give the ensemble's variety).
-        eps (`float`): stop a node's iterations when the mean similarity gains less than this.
-        max_iter (`int`): iterations per node at most.
+        eps (`float`): a node stops when its mean similarity to its centre gains less than this.
+        max_iter (`int`): iterations per level (dense) or node (sparse) at most.
         show_progress (`bool`): a progress bar over tree levels.
 
     Returns:
-        `np.ndarray` int64 of shape `(L,)`: the leaf cluster of every label; leaves are numbered left to right and
-        their sizes differ by at most one within a level.
+        `np.ndarray` int64 of shape `(L,)`: the leaf cluster of every label, leaves numbered left to right; sizes
+        within a level differ by at most one.
     """
     if max_leaf_size < 1:
         raise ValueError(f"max_leaf_size must be >= 1, got {max_leaf_size}.")
-    features = sp.csr_matrix(label_features, dtype=np.float32) if sp.issparse(label_features) else np.asarray(
-        label_features, dtype=np.float32)
-    features = normalize(features)
+    sparse = sp.issparse(label_features)
+    features = normalize(sp.csr_matrix(label_features, dtype=np.float32) if sparse
+                         else np.asarray(label_features, dtype=np.float32))
+    num_labels = features.shape[0]
     rng = np.random.default_rng(seed)
-    groups = [np.arange(features.shape[0])]
-    levels = int(np.ceil(np.log2(max(features.shape[0] / max_leaf_size, 1))))
+    groups = np.zeros(num_labels, dtype=np.int64)
+    num_groups = 1
+    levels = int(np.ceil(np.log2(max(num_labels / max_leaf_size, 1))))
     for _ in tqdm(range(levels), desc="balanced 2-means", disable=not show_progress):
-        next_groups = []
-        for group in groups:
-            if len(group) <= max_leaf_size:
-                next_groups.append(group)
-                continue
-            left = _two_means_split(features[group], rng, eps, max_iter)
-            next_groups.extend([group[left], group[~left]])
-        groups = next_groups
-    cluster_ids = np.empty(features.shape[0], dtype=np.int64)
-    for index, group in enumerate(groups):
-        cluster_ids[group] = index
-    return cluster_ids
+        if sparse:
+            side = np.zeros(num_labels, dtype=np.int64)
+            members = np.argsort(groups, kind="stable")
+            bounds = np.r_[0, np.cumsum(np.bincount(groups, minlength=num_groups))]
+            for group in range(num_groups):
+                rows = members[bounds[group] : bounds[group + 1]]
+                if len(rows) > max_leaf_size:
+                    side[rows] = ~_two_means_split(features[rows], rng, eps, max_iter)
+        else:
+            side = _split_level_dense(features, groups, num_groups, max_leaf_size, rng, eps, max_iter)
+        groups = groups * 2 + side
+        num_groups *= 2
+    # leaves that were not split leave gaps in the numbering: make it 0..K-1, left to right
+    return np.unique(groups, return_inverse=True)[1].astype(np.int64)
 
 
 def cluster_labels(label_features, method: str = "balanced", n_clusters: int | None = None,

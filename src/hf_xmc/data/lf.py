@@ -80,7 +80,7 @@ def _locate_bad_record(path: Path, raw: bytes, fields: dict[str, pa.DataType], r
 def read_json_lines(path: Path, fields: dict[str, pa.DataType], required: tuple[str, ...]) -> pa.Table:
     """Parse a JSON-lines file (gzipped or not) into a table with exactly `fields`; every record needs `required`."""
     raw = _read_bytes(path)
-    if not raw.strip():
+    if not raw or raw.isspace():
         raise XMCInputError("the file is empty", str(path))
     body = raw.rstrip(b"\r\n")
     blank = body.find(b"\n\n")

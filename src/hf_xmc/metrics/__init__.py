@@ -14,7 +14,6 @@ from .set_metrics import FREQUENCY_GROUPS
 from .topk import top_k_ids
 from .trainer import make_compute_metrics, make_preprocess_logits_for_metrics
 
-
 METRIC_MODULE_DIR = Path(__file__).resolve().parent / "xmc_metrics"
 
 
@@ -22,7 +21,8 @@ def load_metric(config_name: str | None = None, **kwargs):
     """Load the `xmc_metrics` `evaluate` module shipped with hf-xmc (works offline, from any working directory).
 
     Args:
-        config_name (`str`, *optional*): `None` / "default" for id-list predictions, "scores" for dense score rows.
+        config_name (`str`, *optional*): `None` / "default" for id lists, "labels" for label strings (with
+            `label_names=` at compute time), "scores" for dense score rows.
         **kwargs: passed to `evaluate.load` (e.g. `experiment_id`, `keep_in_memory`).
 
     Returns:

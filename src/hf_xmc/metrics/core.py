@@ -7,11 +7,10 @@ from collections.abc import Iterable
 import numpy as np
 
 from ..data.propensity import inverse_propensity
-from .inputs import matrix_width, num_rows, prediction_sets, ranked_prediction_ids, reference_matrix
+from .inputs import as_array_like, matrix_width, num_rows, prediction_sets, ranked_prediction_ids, reference_matrix
 from .ranking import ranking_metrics
 from .set_metrics import set_metrics
 from .topk import _check_k
-
 
 AVERAGES = ("rank", "set")
 
@@ -104,6 +103,7 @@ def compute_xmc_metrics(
         if num_train_docs is None:
             raise ValueError("label_counts needs num_train_docs (the number of training documents).")
 
+    predictions, references = as_array_like(predictions), as_array_like(references)
     n_predictions, n_references = num_rows(predictions), num_rows(references)
     if n_predictions != n_references:
         raise ValueError(

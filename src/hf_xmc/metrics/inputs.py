@@ -20,10 +20,26 @@ import scipy.sparse as sp
 
 from .topk import PAD_ID, _canonical_csr, sparse_row_top_k, top_k_with_scores
 
-
 _CHUNK_ELEMENTS = 1 << 22
 # An id beyond any label space: a repeated prediction is kept as a slot that can never be a hit.
 REPEATED_ID = np.iinfo(np.int64).max
+
+
+def as_array_like(obj):
+    """Array-likes that are neither numpy, scipy nor lists (e.g. a CPU `torch.Tensor`) -> `np.ndarray`."""
+    if sp.issparse(obj) or isinstance(obj, (np.ndarray, list, tuple)) or not hasattr(obj, "__array__"):
+        return obj
+    return np.asarray(obj)
+
+
+def _score_rows(rows, name: str) -> np.ndarray:
+    try:
+        return np.asarray(rows, dtype=np.float64)
+    except ValueError:
+        raise ValueError(
+            f"{name} given as lists of float scores must be a rectangular score matrix (one score per label in every "
+            "row); pass label ids (integers) for ranked lists."
+        ) from None
 
 
 def _is_ragged(obj) -> bool:
@@ -129,7 +145,7 @@ def ranked_prediction_ids(predictions, k: int, num_labels: int | None) -> np.nda
         if isinstance(first, (tuple, list)):
             ids = _ranked_pairs(predictions, k, name)
         elif isinstance(first, (float, np.floating)):
-            return ranked_prediction_ids(np.asarray(predictions, dtype=np.float64), k, num_labels)
+            return ranked_prediction_ids(_score_rows(predictions, name), k, num_labels)
         else:
             indptr, flat = ragged_to_csr_arrays(predictions, name, max_per_row=k)
             ids = _csr_arrays_to_padded(indptr, np.where(flat < 0, PAD_ID, flat), k)
@@ -161,7 +177,7 @@ def prediction_sets(predictions, num_labels: int | None) -> tuple[np.ndarray, np
         ids = np.where(predictions < 0, PAD_ID, predictions.astype(np.int64, copy=False))
     else:
         if not sp.issparse(predictions):
-            predictions = np.asarray(predictions)
+            predictions = _score_rows(predictions, name) if _is_ragged(predictions) else np.asarray(predictions)
             if predictions.ndim != 2:
                 raise ValueError(f"{name} must be a 2-D matrix or lists of ids, got shape {predictions.shape}.")
             _check_width(predictions.shape[1], num_labels, name)

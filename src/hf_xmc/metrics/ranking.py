@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from .topk import sparse_row_top_k
+from .topk import sparse_row_top_values
 
 
 def lookup_hits(rows: np.ndarray, ids: np.ndarray, references: sp.csr_matrix) -> np.ndarray:
@@ -40,6 +40,15 @@ def lookup_hits(rows: np.ndarray, ids: np.ndarray, references: sp.csr_matrix) ->
     return valid & (ref_keys[position] == keys)
 
 
+def _count_distinct(ids: np.ndarray, num_labels: int) -> int:
+    """Distinct values among ids in `[0, num_labels)`: a bitmap for label spaces of ordinary size, else a sort."""
+    if num_labels <= 50 * ids.size + 1_000_000:
+        seen = np.zeros(num_labels, dtype=bool)
+        seen[ids] = True
+        return int(seen.sum())
+    return int(np.unique(ids).size)
+
+
 def _ratio(numerator: float, denominator: float) -> float:
     return float(numerator / denominator) if denominator > 0 else 0.0
 
@@ -57,6 +66,7 @@ def ranking_metrics(
         inv_propensity (`np.ndarray` of shape `(L,)`, *optional*): enables the propensity-scored metrics.
     """
     n, width = ids.shape
+    num_labels = references.shape[1]
     hits = lookup_hits(np.arange(n, dtype=np.int64)[:, None], ids, references)
     num_true = np.diff(references.indptr).astype(np.float64)
     has_true = num_true > 0
@@ -74,18 +84,15 @@ def ranking_metrics(
         results[f"nDCG@{k}"] = float(np.where(has_true, dcg[:, k - 1] / idcg, 0.0).sum() / n)
     for k in ks:
         results[f"R@{k}"] = float((hit_counts[:, k - 1] / safe_true).sum() / n)
-    num_relevant_labels = np.unique(references.indices).size
+    num_relevant_labels = _count_distinct(references.indices, num_labels)
     for k in ks:
-        covered = np.unique(ids[:, :k][hits[:, :k]]).size
+        covered = _count_distinct(ids[:, :k][hits[:, :k]], num_labels)
         results[f"coverage@{k}"] = _ratio(covered, num_relevant_labels)
     if inv_propensity is None:
         return results
 
     weights = np.where(hits, inv_propensity[np.where(hits, ids, 0)], 0.0)
-    best = sparse_row_top_k(
-        references.indptr, references.indices, inv_propensity[references.indices], width, "references"
-    )[1]
-    best = np.where(np.isfinite(best), best, 0.0)
+    best = sparse_row_top_values(references.indptr, inv_propensity[references.indices], width)
     gain, best_gain = np.cumsum(weights, axis=1), np.cumsum(best, axis=1)
     psdcg, best_psdcg = np.cumsum(weights * discount, axis=1), np.cumsum(best * discount, axis=1)
     for k in ks:

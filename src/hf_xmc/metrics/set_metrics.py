@@ -22,7 +22,6 @@ import scipy.sparse as sp
 
 from .ranking import lookup_hits
 
-
 # group name -> (min, max) training count, inclusive; XLGen's tail tables
 FREQUENCY_GROUPS: dict[str, tuple[int, int]] = {
     "0shot": (0, 0),

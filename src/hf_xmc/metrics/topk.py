@@ -13,7 +13,6 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-
 PAD_ID = -1
 _CHUNK_ELEMENTS = 1 << 22
 
@@ -125,6 +124,33 @@ def sparse_row_top_k(
             values[rows, : cols.shape[1]] = np.take_along_axis(block, cols, axis=1)
     values[ids == PAD_ID] = -np.inf
     return ids, values
+
+
+def sparse_row_top_values(indptr: np.ndarray, data: np.ndarray, k: int) -> np.ndarray:
+    """The ``k`` largest stored values of every CSR row, descending, padded with 0 (no ids, so no tie rule needed).
+
+    Returns:
+        `np.ndarray` of shape `(n, k)`, float64.
+    """
+    n = indptr.size - 1
+    lengths = np.diff(indptr)
+    out = np.zeros((n, k), dtype=np.float64)
+    nonempty = np.flatnonzero(lengths)
+    if nonempty.size == 0:
+        return out
+    buckets = np.ceil(np.log2(lengths[nonempty])).astype(np.int64)
+    for bucket in np.unique(buckets):
+        width = 1 << int(bucket)
+        bucket_rows = nonempty[buckets == bucket]
+        step = max(1, _CHUNK_ELEMENTS // width)
+        offsets = np.arange(width)
+        for start in range(0, bucket_rows.size, step):
+            rows = bucket_rows[start : start + step]
+            valid = offsets < lengths[rows][:, None]
+            block = np.where(valid, -data[np.where(valid, indptr[rows][:, None] + offsets, 0)], np.inf)
+            top = -np.sort(block, axis=1)[:, :k]
+            out[rows, : top.shape[1]] = np.where(np.isfinite(top), top, 0.0)
+    return out
 
 
 def _canonical_csr(matrix) -> sp.csr_matrix:

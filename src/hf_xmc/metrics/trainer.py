@@ -17,7 +17,6 @@ import scipy.sparse as sp
 
 from .core import _normalise_ks, compute_xmc_metrics
 
-
 LABEL_FORMATS = ("auto", "multi_hot", "ids")
 
 

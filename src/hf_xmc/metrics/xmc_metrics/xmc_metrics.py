@@ -16,9 +16,9 @@
 import datasets
 import evaluate
 import numpy as np
+import pyarrow as pa
 
 from hf_xmc.metrics import compute_xmc_metrics
-
 
 _CITATION = """\
 @inproceedings{jain2016extreme,
@@ -50,7 +50,7 @@ _KWARGS_DESCRIPTION = """
 Args:
     predictions (`list` of `list` of `int`): per document, predicted label ids ranked best first (any length; ids
         outside the label space are misses). With the "scores" configuration: per document, the score of every
-        label (a dense score row). Label strings are accepted with `label_names`.
+        label (a dense score row). With the "labels" configuration: label strings (needs `label_names`).
     references (`list` of `list` of `int`): per document, the relevant label ids (may be empty).
     k (`int` or `list` of `int`, defaults to `[1, 3, 5]`): the cut-offs.
     label_counts (`list` or `np.ndarray` of length L, *optional*): training count of every label; enables PS metrics.
@@ -60,8 +60,8 @@ Args:
     num_labels (`int`, *optional*): the label space size L (otherwise from `label_counts`, `label_names` or the
         largest reference id).
     average (`str`, defaults to `"rank"`): "rank" for ranking metrics, "set" for set metrics.
-    label_names (`list` of `str`, *optional*): id -> label string, to pass labels as strings; a predicted string
-        that is not a label is a miss, a reference string that is not a label is an error.
+    label_names (`list` of `str`, *optional*): id -> label string, for the "labels" configuration; a predicted
+        string that is not a label is a miss, a reference string that is not a label is an error.
 Returns:
     `dict[str, float]`: "P@k", "nDCG@k", "R@k", "coverage@k" for each k; with label counts also "PSP@k",
     "PSP@k_norm", "PSnDCG@k", "PSnDCG@k_norm", "PSR@k", "PSR@k_norm". With `average="set"`: "micro_precision",
@@ -75,15 +75,27 @@ Examples:
 """
 
 _ID_LISTS = datasets.Features(
-    {"predictions": datasets.Sequence(datasets.Value("int64")), "references": datasets.Sequence(datasets.Value("int64"))}
+    {
+        "predictions": datasets.Sequence(datasets.Value("int64")),
+        "references": datasets.Sequence(datasets.Value("int64")),
+    }
 )
-# strings first: an int64 format accepts strings when encoding and fails only later
+# a configuration of its own: with several formats, evaluate picks one from the first example alone, and an empty
+# first document would select the string format for id lists
 _STRING_LISTS = datasets.Features(
-    {"predictions": datasets.Sequence(datasets.Value("string")), "references": datasets.Sequence(datasets.Value("string"))}
+    {
+        "predictions": datasets.Sequence(datasets.Value("string")),
+        "references": datasets.Sequence(datasets.Value("string")),
+    }
 )
 _SCORE_ROWS = datasets.Features(
-    {"predictions": datasets.Sequence(datasets.Value("float64")), "references": datasets.Sequence(datasets.Value("int64"))}
+    {
+        "predictions": datasets.Sequence(datasets.Value("float64")),
+        "references": datasets.Sequence(datasets.Value("int64")),
+    }
 )
+
+_CONFIGURATIONS = {"default": _ID_LISTS, "labels": _STRING_LISTS, "scores": _SCORE_ROWS}
 
 
 def _strings_to_ids(rows, label_to_id, unknown_id, name):
@@ -97,8 +109,31 @@ def _strings_to_ids(rows, label_to_id, unknown_id, name):
     return ids
 
 
-def _is_string_rows(rows):
-    return any(len(row) and isinstance(row[0], str) for row in rows)
+def _largest_k(k):
+    """max(k) when k is valid, else None (the core then reports the problem)."""
+    values = list(k) if isinstance(k, (list, tuple, np.ndarray)) else [k]
+    if values and all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v > 0 for v in values):
+        return int(max(values))
+    return None
+
+
+def _padded_ids(column, width=None):
+    """An Arrow list column -> an (n, width) int64 id array padded with -1, without building Python ints.
+
+    Args:
+        column (`pyarrow.ChunkedArray` of lists of int64): one list per document.
+        width (`int`, *optional*): keep at most this many ids per document (default: the longest list).
+    """
+    lists = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    offsets = lists.offsets.to_numpy()
+    values = lists.values.to_numpy(zero_copy_only=False)
+    lengths = np.diff(offsets)
+    width = int(lengths.max(initial=0)) if width is None else width
+    offsets_grid = np.arange(max(width, 1))
+    valid = offsets_grid < lengths[:, None]
+    padded = np.full(valid.shape, -1, dtype=np.int64)
+    padded[valid] = values[(offsets[:-1, None] + offsets_grid)[valid]]
+    return padded
 
 
 @evaluate.utils.file_utils.add_start_docstrings(_DESCRIPTION, _KWARGS_DESCRIPTION)
@@ -106,13 +141,10 @@ class XmcMetrics(evaluate.Metric):
     """Extreme multi-label classification metrics; see the metric card."""
 
     def _info(self):
-        if self.config_name == "scores":
-            features = _SCORE_ROWS
-        elif self.config_name in ("default", None):
-            features = [_STRING_LISTS, _ID_LISTS]
-        else:
-            raise ValueError(f"unknown configuration {self.config_name!r}: use 'default' (id lists) or 'scores'.")
-        return evaluate.MetricInfo(
+        features = _CONFIGURATIONS.get(self.config_name or "default")
+        if features is None:
+            raise ValueError(f"unknown configuration {self.config_name!r}: use one of {sorted(_CONFIGURATIONS)}.")
+        info = evaluate.MetricInfo(
             description=_DESCRIPTION,
             citation=_CITATION,
             inputs_description=_KWARGS_DESCRIPTION,
@@ -123,6 +155,10 @@ class XmcMetrics(evaluate.Metric):
                 "https://github.com/kunaldahiya/pyxclib",
             ],
         )
+        # hand the cached columns to _compute as Arrow arrays: turning 10^7 ids into Python ints would cost seconds
+        # (set after construction: MetricInfo's own check accepts "numpy" only for flat features)
+        info.format = "arrow"
+        return info
 
     def _compute(
         self,
@@ -138,9 +174,15 @@ class XmcMetrics(evaluate.Metric):
         average="rank",
         label_names=None,
     ):
-        if _is_string_rows(predictions) or _is_string_rows(references):
-            if label_names is None:
-                raise ValueError("predictions/references are label strings: pass label_names (id -> label string).")
+        is_strings = self.config_name == "labels"
+        if is_strings or self.config_name == "scores":
+            predictions, references = predictions.to_pylist(), references.to_pylist()
+        else:
+            predictions = _padded_ids(predictions, None if average == "set" else _largest_k(k))
+            references = references.to_pylist()
+        if is_strings and label_names is None:
+            raise ValueError("predictions/references are label strings: pass label_names (id -> label string).")
+        elif is_strings:
             label_to_id = {label: index for index, label in enumerate(label_names)}
             # a generated string that is no label becomes id L: outside the label space, hence a miss
             predictions = _strings_to_ids(predictions, label_to_id, len(label_names), "predictions")
@@ -148,7 +190,10 @@ class XmcMetrics(evaluate.Metric):
         if label_names is not None:
             num_labels = len(label_names) if num_labels is None else num_labels
         if self.config_name == "scores":
-            predictions = np.asarray(predictions, dtype=np.float64)
+            predictions = [np.asarray(row, dtype=np.float64) for row in predictions]
+            if len({row.size for row in predictions}) > 1:
+                raise ValueError("predictions: every score row must have one score per label (same length).")
+            predictions = np.stack(predictions) if predictions else np.zeros((0, 0))
         results = compute_xmc_metrics(
             predictions,
             references,

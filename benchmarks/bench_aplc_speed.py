@@ -1,0 +1,162 @@
+"""APLC size and speed at the paper's Wiki-500K setting, against a full linear output layer (same run, same machine).
+
+500,000 labels, d = 512, four equal clusters, q = 2. Prints (and writes as JSON):
+
+1. the APLC parameter count beside eq. 6 (they must be equal), the full layer's `d L` (eq. 8), and the ratio beside
+   eq. 9's prediction;
+2. a training step of the output layer (forward + backward, batch 32, positives drawn from a Zipf label distribution,
+   as in XMC data) of APLC against `Linear(d, L)` + `BCEWithLogitsLoss`;
+3. top-5 inference: the pruned search (`AdaptiveProbabilisticLabelClusters.top_k`) against scoring every label then
+   taking the top 5, on a layer first trained for a few steps on the same synthetic task, with the top-5 compared.
+
+    OMP_NUM_THREADS=2 python benchmarks/bench_aplc_speed.py            # writes benchmarks/results/aplc_speed.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from hf_xmc.models.aplc import AdaptiveProbabilisticLabelClusters, eq6_num_parameters, resolve_cluster_sizes
+
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+class SyntheticTask:
+    """Hidden states that carry their labels: the sum of fixed random label embeddings plus noise."""
+
+    def __init__(self, num_labels: int, dim: int, seed: int, exponent: float, per_example: int):
+        self.rng = np.random.default_rng(seed)
+        generator = torch.Generator().manual_seed(seed)
+        self.label_embeddings = torch.randn(num_labels, dim, generator=generator) / dim**0.5
+        self.generator = generator
+        self.num_labels, self.exponent, self.per_example = num_labels, exponent, per_example
+        self.weights = 1.0 / np.arange(1, num_labels + 1) ** exponent
+        self.weights /= self.weights.sum()
+
+    def batch(self, size: int) -> tuple[torch.Tensor, torch.Tensor]:
+        ids = torch.as_tensor(
+            np.stack([self.rng.choice(self.num_labels, self.per_example, replace=False, p=self.weights)
+                      for _ in range(size)]),
+            dtype=torch.long,
+        )
+        hidden = self.label_embeddings[ids].sum(1) + 0.1 * torch.randn(size, self.label_embeddings.shape[1],
+                                                                       generator=self.generator)
+        return hidden, ids
+
+
+def median_seconds(function, repeats: int) -> float:
+    function()  # warm-up
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        function()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--num_labels", type=int, default=500_000)
+    parser.add_argument("--dim", type=int, default=512)
+    parser.add_argument("--clusters", type=int, default=4)
+    parser.add_argument("--q", type=float, default=2.0)
+    parser.add_argument("--batch_size", type=int, default=32)
+    parser.add_argument("--positives", type=int, default=5, help="positive labels per example (Wiki-500K: 4.75)")
+    parser.add_argument("--zipf_exponent", type=float, default=1.0)
+    parser.add_argument("--repeats", type=int, default=10)
+    parser.add_argument("--fit_steps", type=int, default=60, help="training steps before the inference benchmark")
+    parser.add_argument("--output", type=Path, default=RESULTS / "aplc_speed.json")
+    args = parser.parse_args()
+    torch.manual_seed(0)
+
+    sizes = resolve_cluster_sizes([1.0 / args.clusters] * args.clusters, args.num_labels)
+    aplc = AdaptiveProbabilisticLabelClusters(args.dim, sizes, args.q)
+    full = nn.Linear(args.dim, args.num_labels, bias=False)
+    aplc_params = sum(p.numel() for p in aplc.parameters())
+    eq6 = eq6_num_parameters(args.dim, sizes, args.q)
+    eq9 = args.num_labels / sum(size / args.q**i for i, size in enumerate(sizes))
+    full_params = sum(p.numel() for p in full.parameters())
+    print(f"labels {args.num_labels:,}, d {args.dim}, clusters {sizes}, q {args.q}")
+    print(f"APLC parameters {aplc_params:,} | eq. 6 {eq6:,.0f} | equal: {aplc_params == eq6}")
+    print(f"full linear parameters (eq. 8, d L) {full_params:,} | ratio {full_params / aplc_params:.3f} "
+          f"| eq. 9 predicts {eq9:.3f}")
+
+    task = SyntheticTask(args.num_labels, args.dim, seed=0, exponent=args.zipf_exponent, per_example=args.positives)
+    hidden, ids = task.batch(args.batch_size)
+    multi_hot = torch.zeros(args.batch_size, args.num_labels)
+    multi_hot.scatter_(1, ids, 1.0)
+    bce = nn.BCEWithLogitsLoss()
+    tail_rows = [int(((ids >= s) & (ids < s + n)).any(1).sum()) for s, n in zip(aplc.cluster_offsets[1:], sizes[1:])]
+    print(f"rows of the batch accessing each tail cluster: {tail_rows}")
+
+    def aplc_step():
+        aplc.zero_grad(set_to_none=True)
+        aplc.loss(hidden, ids).backward()
+
+    def full_step():
+        full.zero_grad(set_to_none=True)
+        bce(full(hidden), multi_hot).backward()
+
+    aplc_step_s = median_seconds(aplc_step, args.repeats)
+    full_step_s = median_seconds(full_step, args.repeats)
+    print(f"training step (fwd+bwd, batch {args.batch_size}): APLC {aplc_step_s * 1e3:.1f} ms | full linear + BCE "
+          f"{full_step_s * 1e3:.1f} ms | ratio {full_step_s / aplc_step_s:.2f}x")
+    del full
+
+    # Inference on a fitted layer: the roots learn how rarely each tail cluster is relevant, which is what pruning uses.
+    optimizer = torch.optim.Adam(aplc.parameters(), lr=1e-2)
+    fit_start = time.perf_counter()
+    for _ in range(args.fit_steps):
+        fit_hidden, fit_ids = task.batch(args.batch_size)
+        optimizer.zero_grad(set_to_none=True)
+        aplc.loss(fit_hidden, fit_ids).backward()
+        optimizer.step()
+    del optimizer
+    print(f"fitted the layer for {args.fit_steps} steps in {time.perf_counter() - fit_start:.0f} s")
+    aplc.eval()
+    query, query_ids = task.batch(args.batch_size)
+    with torch.no_grad():
+        full_top = aplc.logits(query).topk(5, dim=1)
+        pruned_top = aplc.top_k(query, 5)
+        identical = bool(torch.equal(full_top.indices, pruned_top[1]))
+        hits = float(np.mean([len(set(a) & set(b)) / 5 for a, b in zip(pruned_top[1].tolist(), query_ids.tolist())]))
+        full_infer_s = median_seconds(lambda: aplc.logits(query).topk(5, dim=1), args.repeats)
+        pruned_infer_s = median_seconds(lambda: aplc.top_k(query, 5), args.repeats)
+    print(f"top-5 inference (batch {args.batch_size}): full scoring {full_infer_s * 1e3:.1f} ms | pruned "
+          f"{pruned_infer_s * 1e3:.1f} ms | ratio {full_infer_s / pruned_infer_s:.2f}x | identical top-5: {identical} "
+          f"| P@5 on the synthetic task {hits:.2f}")
+
+    result = {
+        "setting": {key: (str(value) if isinstance(value, Path) else value) for key, value in vars(args).items()},
+        "cluster_sizes": sizes,
+        "aplc_parameters": aplc_params,
+        "eq6_parameters": eq6,
+        "parameters_equal_eq6": aplc_params == eq6,
+        "full_linear_parameters": full_params,
+        "parameter_ratio": full_params / aplc_params,
+        "eq9_ratio": eq9,
+        "train_step_ms": {"aplc": aplc_step_s * 1e3, "full_linear_bce": full_step_s * 1e3},
+        "train_step_ratio": full_step_s / aplc_step_s,
+        "tail_rows_accessed": tail_rows,
+        "top5_inference_ms": {"full_scoring": full_infer_s * 1e3, "pruned": pruned_infer_s * 1e3},
+        "top5_inference_ratio": full_infer_s / pruned_infer_s,
+        "top5_identical": identical,
+        "machine": {"platform": platform.platform(), "torch": torch.__version__, "threads": torch.get_num_threads()},
+    }
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(result, indent=2))
+    print(f"wrote {args.output}")
+
+
+if __name__ == "__main__":
+    main()
