@@ -27,7 +27,6 @@ from torch import nn
 
 from hf_xmc.models.aplc import AdaptiveProbabilisticLabelClusters, eq6_num_parameters, resolve_cluster_sizes
 
-
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
@@ -45,12 +44,17 @@ class SyntheticTask:
 
     def batch(self, size: int) -> tuple[torch.Tensor, torch.Tensor]:
         ids = torch.as_tensor(
-            np.stack([self.rng.choice(self.num_labels, self.per_example, replace=False, p=self.weights)
-                      for _ in range(size)]),
+            np.stack(
+                [
+                    self.rng.choice(self.num_labels, self.per_example, replace=False, p=self.weights)
+                    for _ in range(size)
+                ]
+            ),
             dtype=torch.long,
         )
-        hidden = self.label_embeddings[ids].sum(1) + 0.1 * torch.randn(size, self.label_embeddings.shape[1],
-                                                                       generator=self.generator)
+        hidden = self.label_embeddings[ids].sum(1) + 0.1 * torch.randn(
+            size, self.label_embeddings.shape[1], generator=self.generator
+        )
         return hidden, ids
 
 
@@ -88,8 +92,10 @@ def main() -> None:
     full_params = sum(p.numel() for p in full.parameters())
     print(f"labels {args.num_labels:,}, d {args.dim}, clusters {sizes}, q {args.q}")
     print(f"APLC parameters {aplc_params:,} | eq. 6 {eq6:,.0f} | equal: {aplc_params == eq6}")
-    print(f"full linear parameters (eq. 8, d L) {full_params:,} | ratio {full_params / aplc_params:.3f} "
-          f"| eq. 9 predicts {eq9:.3f}")
+    print(
+        f"full linear parameters (eq. 8, d L) {full_params:,} | ratio {full_params / aplc_params:.3f} "
+        f"| eq. 9 predicts {eq9:.3f}"
+    )
 
     task = SyntheticTask(args.num_labels, args.dim, seed=0, exponent=args.zipf_exponent, per_example=args.positives)
     hidden, ids = task.batch(args.batch_size)
@@ -109,9 +115,11 @@ def main() -> None:
 
     aplc_step_s = median_seconds(aplc_step, args.repeats)
     full_step_s = median_seconds(full_step, args.repeats)
-    print(f"training step (fwd+bwd, batch {args.batch_size}): APLC {aplc_step_s * 1e3:.1f} ms | full linear + BCE "
-          f"{full_step_s * 1e3:.1f} ms | ratio {full_step_s / aplc_step_s:.2f}x")
-    del full
+    print(
+        f"training step (fwd+bwd, batch {args.batch_size}): APLC {aplc_step_s * 1e3:.1f} ms | full linear + BCE "
+        f"{full_step_s * 1e3:.1f} ms | ratio {full_step_s / aplc_step_s:.2f}x"
+    )
+    full.zero_grad(set_to_none=True)  # free its gradient before fitting
 
     # Inference on a fitted layer: the roots learn how rarely each tail cluster is relevant, which is what pruning uses.
     optimizer = torch.optim.Adam(aplc.parameters(), lr=1e-2)
@@ -132,9 +140,11 @@ def main() -> None:
         hits = float(np.mean([len(set(a) & set(b)) / 5 for a, b in zip(pruned_top[1].tolist(), query_ids.tolist())]))
         full_infer_s = median_seconds(lambda: aplc.logits(query).topk(5, dim=1), args.repeats)
         pruned_infer_s = median_seconds(lambda: aplc.top_k(query, 5), args.repeats)
-    print(f"top-5 inference (batch {args.batch_size}): full scoring {full_infer_s * 1e3:.1f} ms | pruned "
-          f"{pruned_infer_s * 1e3:.1f} ms | ratio {full_infer_s / pruned_infer_s:.2f}x | identical top-5: {identical} "
-          f"| P@5 on the synthetic task {hits:.2f}")
+    print(
+        f"top-5 inference (batch {args.batch_size}): full scoring {full_infer_s * 1e3:.1f} ms | pruned "
+        f"{pruned_infer_s * 1e3:.1f} ms | ratio {full_infer_s / pruned_infer_s:.2f}x | identical top-5: {identical} "
+        f"| P@5 on the synthetic task {hits:.2f}"
+    )
 
     result = {
         "setting": {key: (str(value) if isinstance(value, Path) else value) for key, value in vars(args).items()},

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import gzip
-import io
 import json
 import os
 import platform
@@ -36,7 +35,6 @@ from hf_xmc.data import LabelVocabulary, balanced_label_clusters, label_counts, 
 from hf_xmc.data.bow import read_bow_file
 from hf_xmc.data.label_matrix import label_matrix_from_arrays
 from hf_xmc.data.loading import builtin_dataset_path
-
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("HF_XMC_SHARED_DATA", REPO.parent / "shared" / "data"))
@@ -147,14 +145,15 @@ def bench_label_space(num_docs: int, num_labels: int, dim: int) -> dict:
 
     step("label_matrix", lambda: label_matrix_from_arrays(indptr, indices, num_labels))
     step("frequencies", lambda: label_counts(state["label_matrix"]))
-    step("vocabulary", lambda: LabelVocabulary.from_counts([str(i) for i in range(num_labels)], state["frequencies"],
-                                                           num_docs))
+    step(
+        "vocabulary",
+        lambda: LabelVocabulary.from_counts([str(i) for i in range(num_labels)], state["frequencies"], num_docs),
+    )
     vocabulary, source_to_id = state["vocabulary"]
     step("remap_ids", lambda: label_matrix_from_arrays(indptr, source_to_id[indices], num_labels))
     step("propensities", lambda: vocabulary.propensities())
     step("pifa_label_features", lambda: pifa_label_features(state["remap_ids"], features))
-    step("balanced_clusters", lambda: balanced_label_clusters(state["pifa_label_features"], max_leaf_size=100,
-                                                              seed=0))
+    step("balanced_clusters", lambda: balanced_label_clusters(state["pifa_label_features"], max_leaf_size=100, seed=0))
     clusters = state["balanced_clusters"]
     return {
         "num_docs": num_docs,
@@ -196,23 +195,33 @@ def main() -> None:
     print("| benchmark | ours | reference | ratio | target |")
     print("| --- | ---: | ---: | ---: | ---: |")
     if "skipped" not in bow:
-        print(f"| Bibtex BoW parse (read_bow_file) vs sklearn load_svmlight_file | {bow['read_bow_file_s']:.3f} s | "
-              f"{bow['sklearn_load_svmlight_file_s']:.3f} s | {bow['ratio_parse_vs_sklearn']:.2f}x | <= 1.2x |")
-        print(f"| Bibtex full load_xmc_dataset (splits, vocabulary, Arrow) vs sklearn | {bow['load_xmc_dataset_s']:.3f} s"
-              f" | {bow['sklearn_load_svmlight_file_s']:.3f} s | {bow['ratio_full_load_vs_sklearn']:.2f}x | <= 1.2x |")
-    print(f"| debtags LF load_xmc_dataset vs gzip+json loop | {lf['load_xmc_dataset_s']:.3f} s | "
-          f"{lf['plain_gzip_json_loop_s']:.3f} s | {lf['ratio_vs_plain_loop']:.2f}x | <= 1.5x |")
+        print(
+            f"| Bibtex BoW parse (read_bow_file) vs sklearn load_svmlight_file | {bow['read_bow_file_s']:.3f} s | "
+            f"{bow['sklearn_load_svmlight_file_s']:.3f} s | {bow['ratio_parse_vs_sklearn']:.2f}x | <= 1.2x |"
+        )
+        print(
+            f"| Bibtex full load_xmc_dataset (splits, vocabulary, Arrow) vs sklearn | {bow['load_xmc_dataset_s']:.3f} s"
+            f" | {bow['sklearn_load_svmlight_file_s']:.3f} s | {bow['ratio_full_load_vs_sklearn']:.2f}x | <= 1.2x |"
+        )
+    print(
+        f"| debtags LF load_xmc_dataset vs gzip+json loop | {lf['load_xmc_dataset_s']:.3f} s | "
+        f"{lf['plain_gzip_json_loop_s']:.3f} s | {lf['ratio_vs_plain_loop']:.2f}x | <= 1.5x |"
+    )
     print()
-    print(f"Synthetic label space: {big['num_docs']:,} docs x {big['num_labels']:,} labels, "
-          f"{big['label_assignments']:,} assignments, {big['feature_dim']}-dim features")
+    print(
+        f"Synthetic label space: {big['num_docs']:,} docs x {big['num_labels']:,} labels, "
+        f"{big['label_assignments']:,} assignments, {big['feature_dim']}-dim features"
+    )
     print("| step | seconds | peak MiB |")
     print("| --- | ---: | ---: |")
     for name, item in big["steps"].items():
         print(f"| {name} | {item['seconds']:.2f} | {item['peak_mib']:.0f} |")
     print(f"| total | {big['total_seconds']:.2f} | {big['max_step_peak_mib']:.0f} (max step) |")
-    print(f"\n4x the size took {results['label_space_growth_4x_size']:.2f}x the time (linear: ~4x, quadratic: 16x); "
-          f"{big['num_clusters']:,} clusters, largest {big['max_cluster_size']}; process peak RSS "
-          f"{results['process_peak_rss_mib']:.0f} MiB")
+    print(
+        f"\n4x the size took {results['label_space_growth_4x_size']:.2f}x the time (linear: ~4x, quadratic: 16x); "
+        f"{big['num_clusters']:,} clusters, largest {big['max_cluster_size']}; process peak RSS "
+        f"{results['process_peak_rss_mib']:.0f} MiB"
+    )
     Path(args.output).parent.mkdir(parents=True, exist_ok=True)
     Path(args.output).write_text(json.dumps(results, indent=2))
     print(f"wrote {args.output}")

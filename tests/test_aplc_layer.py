@@ -22,7 +22,9 @@ def dense_reference_loss(layer: AdaptiveProbabilisticLabelClusters, hidden, mult
         for index, start in enumerate(layer.cluster_offsets[1:]):
             cluster = slice(start, start + layer.cluster_sizes[index + 1])
             if multi_hot[row, cluster].any():
-                total = total + F.binary_cross_entropy(probabilities[row, cluster], multi_hot[row, cluster], reduction="sum")
+                total = total + F.binary_cross_entropy(
+                    probabilities[row, cluster], multi_hot[row, cluster], reduction="sum"
+                )
                 count += layer.cluster_sizes[index + 1]
             else:
                 total = total + F.binary_cross_entropy(root_probabilities[row, index], torch.tensor(0.0))

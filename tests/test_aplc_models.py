@@ -93,7 +93,9 @@ def test_save_load_identical_and_auto_model(tmp_path):
     model.save_pretrained(tmp_path)
     config = json.loads((tmp_path / "config.json").read_text())
     assert set(config["auto_map"]) == {"AutoConfig", "AutoModel", "AutoModelForSequenceClassification"}
-    assert {"modeling_xlnet_aplc.py", "configuration_xlnet_aplc.py", "aplc.py", "heads.py"} <= set(os.listdir(tmp_path))
+    assert {"modeling_xlnet_aplc.py", "configuration_xlnet_aplc.py", "aplc.py", "heads.py"} <= set(
+        os.listdir(tmp_path)
+    )
     reloaded = AutoModel.from_pretrained(tmp_path).eval()
     assert type(reloaded) is XLNetWithAPLC
     input_ids = torch.randint(10, 100, (2, 6))
@@ -116,7 +118,9 @@ assert "hf_xmc" not in sys.modules, "hf_xmc was imported"
 
 def test_remote_code_loads_without_hf_xmc(tmp_path):
     """A fresh interpreter that never imports hf_xmc loads both models from their saved code (`auto_map`)."""
-    encoder = BertConfig(vocab_size=100, hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64)
+    encoder = BertConfig(
+        vocab_size=100, hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64
+    )
     models = {
         "xlnet": tiny_xlnet(num_labels=50).eval(),
         "encoder": EncoderWithAPLC(EncoderAPLCConfig.from_encoder_config(encoder, num_labels=50)).eval(),
@@ -127,8 +131,18 @@ def test_remote_code_loads_without_hf_xmc(tmp_path):
     torch.save(input_ids, tmp_path / "ids.pt")
     env = {**os.environ, "HF_HOME": str(tmp_path / "hf_home"), "HF_HUB_OFFLINE": "1"}
     result = subprocess.run(
-        [sys.executable, "-c", REMOTE_CODE_CHECK, str(tmp_path / "ids.pt"), *(str(tmp_path / name) for name in models)],
-        capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300,
+        [
+            sys.executable,
+            "-c",
+            REMOTE_CODE_CHECK,
+            str(tmp_path / "ids.pt"),
+            *(str(tmp_path / name) for name in models),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=300,
     )
     assert result.returncode == 0, result.stderr[-2000:]
     modules = result.stdout.split()
@@ -169,9 +183,18 @@ def _train_tiny(tmp_path, gradient_accumulation_steps, batch_size, steps, **conf
     model.config.pad_token_id = tokenizer.pad_token_id
     examples = [{"text": SENTENCES[i % 4], "labels": [i % 4, 6 + i % 4, 10 + i % 2]} for i in range(16)]
     args = TrainingArguments(
-        output_dir=str(tmp_path), per_device_train_batch_size=batch_size, max_steps=steps, learning_rate=1e-2,
-        gradient_accumulation_steps=gradient_accumulation_steps, logging_steps=1, save_strategy="no",
-        report_to=[], use_cpu=True, seed=0, disable_tqdm=True, dataloader_drop_last=True,
+        output_dir=str(tmp_path),
+        per_device_train_batch_size=batch_size,
+        max_steps=steps,
+        learning_rate=1e-2,
+        gradient_accumulation_steps=gradient_accumulation_steps,
+        logging_steps=1,
+        save_strategy="no",
+        report_to=[],
+        use_cpu=True,
+        seed=0,
+        disable_tqdm=True,
+        dataloader_drop_last=True,
         remove_unused_columns=False,  # the collator tokenises the `text` column itself
     )
     trainer = Trainer(model=model, args=args, train_dataset=examples, data_collator=XMCDataCollator(tokenizer, 12))

@@ -33,8 +33,9 @@ def test_bibtex_with_split_files_matches_header_and_provenance(xmc_repo_dir):
     assert sp.isspmatrix_csr(xmc.features["train"]) and "text" not in xmc["train"].column_names
     assert xmc.vocabulary.is_frequency_sorted()
     stats = xmc.describe()
-    assert stats["train_labels_per_doc"] * 4835 + stats["test_labels_per_doc"] * 2560 == pytest.approx(2.402 * 7395,
-                                                                                                      rel=1e-3)
+    assert stats["train_labels_per_doc"] * 4835 + stats["test_labels_per_doc"] * 2560 == pytest.approx(
+        2.402 * 7395, rel=1e-3
+    )
 
 
 def test_bibtex_parse_equals_sklearn(xmc_repo_dir):

@@ -21,7 +21,9 @@ from hf_xmc.data.loading import builtin_dataset_path
 
 def write_lf(directory, train, test=None, labels=None, gz=True):
     directory.mkdir(parents=True, exist_ok=True)
-    labels = labels if labels is not None else [{"uid": f"L{i}", "title": f"label {i}", "content": ""} for i in range(4)]
+    labels = (
+        labels if labels is not None else [{"uid": f"L{i}", "title": f"label {i}", "content": ""} for i in range(4)]
+    )
     suffix = ".json.gz" if gz else ".json"
     opener = gzip.open if gz else open
     for stem, records in (("trn", train), ("tst", test), ("lbl", labels)):
@@ -82,23 +84,32 @@ def test_shared_debtags_round_trips_label_strings(debtags_dir):
         label_uids = [json.loads(line)["uid"] for line in handle]
     with gzip.open(debtags_dir / "tst.json.gz", "rt") as handle:
         first_test = json.loads(handle.readline())
+    # PROVENANCE: lbl.json.gz is already in decreasing training frequency, so the vocabulary keeps its order
+    assert xmc.vocabulary.labels == label_uids
     row = xmc["test"][0]
     assert row["uid"] == first_test["uid"]
     assert sorted(xmc.vocabulary.decode(row["labels"])) == sorted(label_uids[i] for i in first_test["target_ind"])
     assert xmc.label_matrix("test").shape == (9071, 598)
 
 
-def test_validation_is_carved_from_train_seeded(debtags_dir):
-    first = load_xmc_dataset(debtags_dir, validation_size=0.1, seed=3)
-    again = load_xmc_dataset(debtags_dir, validation_size=0.1, seed=3)
-    other = load_xmc_dataset(debtags_dir, validation_size=0.1, seed=4)
-    assert len(first["validation"]) == 2123 and len(first["train"]) == 21229 - 2123
-    assert first["validation"]["uid"] == again["validation"]["uid"] != other["validation"]["uid"]
-    assert not set(first["validation"]["uid"]) & set(first["train"]["uid"])
+def test_validation_is_carved_from_train(debtags_dir):
+    xmc = load_xmc_dataset(debtags_dir, validation_size=0.1, seed=3)
+    assert len(xmc["validation"]) == 2123 and len(xmc["train"]) == 21229 - 2123 and len(xmc["test"]) == 9071
+    assert not set(xmc["validation"]["uid"]) & set(xmc["train"]["uid"])
     # frequencies come from the final training split only
-    np.testing.assert_array_equal(first.vocabulary.counts, first.label_frequencies())
-    assert first.vocabulary.num_train_docs == len(first["train"])
-    assert len(load_xmc_dataset(debtags_dir, validation_size=100)["validation"]) == 100
+    np.testing.assert_array_equal(xmc.vocabulary.counts, xmc.label_frequencies())
+    assert xmc.vocabulary.num_train_docs == len(xmc["train"])
+
+
+def test_validation_carving_is_seeded(tmp_path):
+    directory = write_lf(tmp_path / "lf", [doc(f"d{i}", [i % 4]) for i in range(40)])
+    first = load_xmc_dataset(directory, validation_size=0.25, seed=3)
+    assert len(first["validation"]) == 10 and len(first["train"]) == 30
+    assert first["validation"]["uid"] == load_xmc_dataset(directory, validation_size=0.25, seed=3)["validation"]["uid"]
+    assert first["validation"]["uid"] != load_xmc_dataset(directory, validation_size=0.25, seed=4)["validation"]["uid"]
+    assert len(load_xmc_dataset(directory, validation_size=7)["validation"]) == 7
+    with pytest.raises(ValueError, match="validation_size"):
+        load_xmc_dataset(directory, validation_size=40)
 
 
 def test_small_lf_set_remaps_ids_and_keeps_unlabelled_docs(tmp_path):
@@ -111,6 +122,9 @@ def test_small_lf_set_remaps_ids_and_keeps_unlabelled_docs(tmp_path):
     stats = xmc.describe()
     assert stats["train_docs_with_no_label"] == 1 and stats["unseen_test_labels"] == 2
     assert sp.isspmatrix_csr(xmc.label_matrix("train"))
+    # a reordered view of a split (select / shuffle) gets the label matrix of its own rows
+    xmc.splits["train"] = xmc["train"].select([1, 2, 0])
+    assert xmc.label_matrix("train").toarray().tolist() == [[1, 1, 0, 0], [0, 0, 0, 0], [1, 0, 0, 0]]
 
 
 @pytest.mark.parametrize(

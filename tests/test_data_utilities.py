@@ -82,6 +82,7 @@ def test_balanced_tree_on_real_bibtex_pifa(xmc_repo_dir):
     assert pifa.shape == (159, 1836)
     clusters = cluster_labels(pifa, method="balanced", max_leaf_size=20, seed=0)
     assert np.bincount(clusters).max() <= 20 and len(clusters) == 159
+
     # leaves group similar labels: mean cosine to the own leaf centroid beats a random grouping
     def cohesion(assignment):
         dense = pifa.toarray()
@@ -98,24 +99,33 @@ def debtags():
     return load_xmc_dataset("debtags")
 
 
-def test_drop_positives_is_seeded_per_document_and_leaves_test_alone(debtags):
+def test_drop_positives_removes_that_share_of_each_document_and_leaves_test_alone(debtags):
     xmc = debtags
     dropped = drop_positives(xmc, fraction=0.5, seed=0)
-    again = drop_positives(xmc, fraction=0.5, seed=0)
-    other = drop_positives(xmc, fraction=0.5, seed=1)
-    original_train = xmc["train"]["labels"]
-    dropped_train = dropped["train"]["labels"]
-    for full, kept in zip(original_train[:300], dropped_train[:300]):
+    original_train = xmc["train"][:300]["labels"]
+    for full, kept in zip(original_train, dropped["train"][:300]["labels"]):
         full, kept = xmc.vocabulary.decode(full), dropped.vocabulary.decode(kept)
         assert set(kept) <= set(full) and len(kept) == len(full) - len(full) // 2
-    assert dropped_train == again["train"]["labels"] != other["train"]["labels"]
-    assert dropped.metadata["dropped_positives"] == sum(len(ids) // 2 for ids in original_train)
+    lengths = np.diff(xmc.label_matrix("train").indptr)
+    assert dropped.metadata["dropped_positives"] == int((lengths // 2).sum())
     assert dropped.vocabulary.is_frequency_sorted()
     assert [sorted(dropped.vocabulary.decode(ids)) for ids in dropped["test"][:50]["labels"]] == [
         sorted(xmc.vocabulary.decode(ids)) for ids in xmc["test"][:50]["labels"]
     ]
+
+
+def test_drop_positives_is_seeded():
+    import datasets
+
+    data = datasets.Dataset.from_dict({"text": [f"t{i}" for i in range(50)], "labels": [list(range(6))] * 50})
+    xmc = load_xmc_dataset(data)
+    first, again, other = (drop_positives(xmc, fraction=0.5, seed=seed) for seed in (0, 0, 1))
+    decoded = [[first.vocabulary.decode(ids) for ids in result["train"]["labels"]] for result in (first, again, other)]
+    assert decoded[0] == decoded[1] != decoded[2]
     single = drop_positives(xmc, fraction=1.0, seed=0, keep_at_least_one=True)
-    assert np.diff(single.label_matrix("train").indptr).min() == 1
+    assert all(len(ids) == 1 for ids in single["train"]["labels"])
+    with pytest.raises(ValueError, match="fraction"):
+        drop_positives(xmc, fraction=1.5)
 
 
 def test_few_shot_subset_keeps_all_pairs_of_the_sampled_labels(debtags):
@@ -129,8 +139,10 @@ def test_few_shot_subset_keeps_all_pairs_of_the_sampled_labels(debtags):
     original = {label: int(count) for label, count in zip(xmc.vocabulary.labels, xmc.vocabulary.counts)}
     kept = {label: int(count) for label, count in zip(subset.vocabulary.labels, subset.vocabulary.counts)}
     assert all(kept[label] == original[label] for label in sampled)
-    assert subset.metadata["few_shot_labels"] == few_shot_label_subset(xmc, ratio=0.05, seed=0).metadata[
-        "few_shot_labels"]
+    assert (
+        subset.metadata["few_shot_labels"]
+        == few_shot_label_subset(xmc, ratio=0.05, seed=0).metadata["few_shot_labels"]
+    )
     assert len(subset["test"]) == len(xmc["test"])
     with pytest.raises(ValueError, match="ratio"):
         few_shot_label_subset(xmc, ratio=0)

@@ -18,6 +18,8 @@ from hf_xmc.data import (
     label_counts,
 )
 
+pytest_plugins = ["hub_fixtures"]  # the loopback Hub (`fake_hub`, `unique_repo_id`)
+
 TRAIN = [["b", "a"], ["c", "b"], ["b"], ["a", "d"], []]
 
 
@@ -80,6 +82,20 @@ def test_save_and_load_round_trip(tmp_path):
     restored = LabelVocabulary.from_pretrained(tmp_path / "model")
     assert restored == vocabulary
     assert restored.counts.dtype == np.int64
+
+
+def test_from_pretrained_reads_a_hub_repo(tmp_path, fake_hub, unique_repo_id):
+    from huggingface_hub import HfApi
+
+    vocabulary = LabelVocabulary.from_label_lists(TRAIN)
+    api = HfApi()
+    api.create_repo(unique_repo_id)
+    api.upload_file(
+        path_or_fileobj=vocabulary.save_pretrained(tmp_path),
+        path_in_repo=LABEL_VOCABULARY_FILE,
+        repo_id=unique_repo_id,
+    )
+    assert LabelVocabulary.from_pretrained(unique_repo_id) == vocabulary
 
 
 def test_from_pretrained_errors_name_the_file(tmp_path):

@@ -199,3 +199,37 @@ def test_push_of_a_trainer_folder_skips_trainer_leftovers(fake_hub, unique_repo_
     assert "label_vocabulary.json" in files and "README.md" in files
     assert not {f for f in files if f.startswith("checkpoint-") or f == "training_args.bin"}
     assert len(load_xmc_model(unique_repo_id).vocabulary) == len(vocabulary)
+
+
+# ---------------------------------------------------------------------------------------------- command line
+@pytest.fixture
+def hf_xmc_cli(monkeypatch):
+    from hf_xmc.cli import main as cli_main
+
+    if "hf_xmc.cli.hub" not in cli_main.SUBCOMMAND_MODULES:
+        monkeypatch.setattr(cli_main, "SUBCOMMAND_MODULES", (*cli_main.SUBCOMMAND_MODULES, "hf_xmc.cli.hub"))
+    return cli_main.main
+
+
+def test_cli_predicts_from_a_repo_and_reports_problems_in_one_line(pushed, hf_xmc_cli, capsys):
+    repo_id, _, _, vocabulary = pushed
+    assert hf_xmc_cli(["hub", "predict", repo_id, TEXTS[0], "--k", "3", "--format", "json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert len(rows) == 1 and len(rows[0]) == 3 and rows[0][0]["label"] in vocabulary.labels
+    assert hf_xmc_cli(["hub", "predict", "fake-user/no-such-model", "a text"]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith("hf-xmc: error:") and error.count("\n") == 1 and "no model repository" in error
+    assert hf_xmc_cli(["hub", "predict", repo_id, " ".join(["word"] * 200)]) == 2
+    assert "this model reads at most" in capsys.readouterr().err
+
+
+def test_cli_pushes_a_checkpoint_folder(fake_hub, hf_xmc_cli, unique_repo_id, tmp_path, capsys):
+    from hf_xmc.hub import save_xmc_checkpoint
+
+    tokenizer = tiny_bert_tokenizer()
+    folder = save_xmc_checkpoint(tmp_path / "run", tiny_aplc_model("encoder", tokenizer), tokenizer, tiny_vocabulary())
+    assert hf_xmc_cli(["hub", "push", str(folder), unique_repo_id]) == 0
+    assert "label_vocabulary.json" in HfApi().list_repo_files(unique_repo_id)
+    (folder / "label_vocabulary.json").unlink()
+    assert hf_xmc_cli(["hub", "push", str(folder), unique_repo_id]) == 2
+    assert "has no label_vocabulary.json" in capsys.readouterr().err

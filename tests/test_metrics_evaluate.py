@@ -119,6 +119,8 @@ def test_scores_configuration_takes_dense_score_rows():
     results = load_metric("scores").compute(predictions=scores, references=[[1, 2], [0]], k=[1, 3])
     assert results == pytest.approx(compute_xmc_metrics(np.array(scores), [[1, 2], [0]], k=[1, 3]))
     assert results["P@1"] == 1.0
+    with pytest.raises(ValueError, match="rows of different lengths"):
+        load_metric("scores").compute(predictions=[[0.1, 0.5], [0.9]], references=[[1], [0]])
 
 
 def test_bad_input_reaches_the_user_as_a_clear_error():

@@ -129,6 +129,8 @@ def test_label_ids_to_references_detects_the_format():
     assert label_ids_to_references(np.array([[1, 0]]), "ids").shape == (1, 2)
     with pytest.raises(ValueError, match="label_format must be one of"):
         label_ids_to_references(multi_hot, "dense")
+    with pytest.raises(ValueError, match="neither multi-hot"):
+        label_ids_to_references(np.array([[0.9, 0.1]]))
     with pytest.raises(ValueError, match="label id 7"):
         label_ids_to_references(np.array([[7, -1]]), num_labels=3)
     with pytest.raises(ValueError, match="needs num_train_docs"):

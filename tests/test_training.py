@@ -19,9 +19,13 @@ from hf_xmc.training.optimization import (
     get_slanted_triangular_schedule,
 )
 
-
-TINY_BERT = {"vocab_size": 30522, "hidden_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2,
-             "intermediate_size": 64}
+TINY_BERT = {
+    "vocab_size": 30522,
+    "hidden_size": 32,
+    "num_hidden_layers": 1,
+    "num_attention_heads": 2,
+    "intermediate_size": 64,
+}
 
 
 def tiny_encoder_model(num_labels=20) -> EncoderWithAPLC:
@@ -72,8 +76,15 @@ def test_slanted_triangular_schedule_follows_eq15():
 
 
 def test_xmc_trainer_builds_them_from_training_arguments(tmp_path):
-    args = XMCTrainingArguments(output_dir=str(tmp_path), learning_rate=1e-5, learning_rate_hidden=1e-4,
-                                learning_rate_aplc=1e-3, warmup_steps=0.25, report_to=[], use_cpu=True)
+    args = XMCTrainingArguments(
+        output_dir=str(tmp_path),
+        learning_rate=1e-5,
+        learning_rate_hidden=1e-4,
+        learning_rate_aplc=1e-3,
+        warmup_steps=0.25,
+        report_to=[],
+        use_cpu=True,
+    )
     trainer = XMCTrainer(model=tiny_encoder_model(), args=args)
     trainer.create_optimizer_and_scheduler(num_training_steps=8)
     assert all(g["lr"] == 0.0 for g in trainer.optimizer.param_groups)  # the warm-up starts at 0
@@ -130,9 +141,24 @@ def tiny_encoder_dir(tmp_path_factory, minilm_tokenizer):
 def test_recipe_trains_evaluates_saves_reloads_and_predicts(tmp_path, tiny_encoder_dir, capsys):
     from hf_xmc.training.aplc_recipe import build_aplc_parser, run_aplc_recipe
 
-    flags = ["--model_name_or_path", str(tiny_encoder_dir), "--output_dir", str(tmp_path / "run"),
-             "--max_train_samples", "64", "--max_eval_samples", "32", "--max_length", "24",
-             "--per_device_train_batch_size", "16", "--disable_tqdm", "True", "--use_cpu", "True"]
+    flags = [
+        "--model_name_or_path",
+        str(tiny_encoder_dir),
+        "--output_dir",
+        str(tmp_path / "run"),
+        "--max_train_samples",
+        "64",
+        "--max_eval_samples",
+        "32",
+        "--max_length",
+        "24",
+        "--per_device_train_batch_size",
+        "16",
+        "--disable_tqdm",
+        "True",
+        "--use_cpu",
+        "True",
+    ]
     data_args, model_args, training_args = build_aplc_parser().parse_args_into_dataclasses(flags)
     result = run_aplc_recipe(data_args, model_args, training_args)
     assert {"P@1", "P@5", "nDCG@3", "PSP@5_norm"} <= set(result["metrics"])
@@ -141,18 +167,21 @@ def test_recipe_trains_evaluates_saves_reloads_and_predicts(tmp_path, tiny_encod
     assert len(result["predictions"]) == 5 and result["predictions"][0]["label"]
     saved = tmp_path / "run"
     assert {"config.json", "model.safetensors", "label_vocabulary.json", "tokenizer.json"} <= {
-        p.name for p in saved.iterdir()}
+        p.name for p in saved.iterdir()
+    }
     assert json.loads((saved / "config.json").read_text())["num_labels"] == 598
     assert "P@1" in capsys.readouterr().out
 
     # resume from the saved checkpoint for one more epoch
     resumed_args = build_aplc_parser().parse_args_into_dataclasses(
-        [*flags, "--num_train_epochs", "2", "--resume_from_checkpoint", str(saved / "checkpoint-4")])
+        [*flags, "--num_train_epochs", "2", "--resume_from_checkpoint", str(saved / "checkpoint-4")]
+    )
     assert run_aplc_recipe(*resumed_args)["train_metrics"]["epoch"] == pytest.approx(2.0)
 
     # a checkpoint of another label space is refused with the reason
     wrong = tiny_encoder_model(num_labels=20)
     wrong.save_pretrained(tmp_path / "wrong")
     with pytest.raises(XMCInputError, match="trained for 20 labels but the data has 598"):
-        run_aplc_recipe(*build_aplc_parser().parse_args_into_dataclasses(
-            [*flags, "--model_name_or_path", str(tmp_path / "wrong")]))
+        run_aplc_recipe(
+            *build_aplc_parser().parse_args_into_dataclasses([*flags, "--model_name_or_path", str(tmp_path / "wrong")])
+        )

@@ -104,8 +104,14 @@ def predict(text: str, k: int, model: str) -> tuple[str, pd.DataFrame, pd.DataFr
     return summary, plot_frame(ranked), ranked_table(ranked)
 
 
-def build_demo(model: str | None = None) -> gr.Blocks:
-    """The Space's UI: model box, text box, k slider -> message, bar plot of scores, ranked table."""
+def build_demo(model: str | None = None, initial_text: str | None = None, k: int = 5) -> gr.Blocks:
+    """The Space's UI: model box, text box, k slider -> message, bar plot of scores, ranked table.
+
+    Args:
+        model (`str`, *optional*): the checkpoint in the model box (default: `default_model()`).
+        initial_text (`str`, *optional*): a text already in the box and ranked when the page loads.
+        k (`int`): the slider's starting value.
+    """
     with gr.Blocks(title="hf-xmc: extreme multi-label classification") as demo:
         gr.Markdown(
             "# Extreme multi-label text classification\n"
@@ -114,8 +120,8 @@ def build_demo(model: str | None = None) -> gr.Blocks:
         )
         with gr.Row():
             model_box = gr.Textbox(value=model or default_model(), label="Model (folder or Hub repo id)", scale=3)
-            k_slider = gr.Slider(1, MAX_K, value=5, step=1, label="Labels to show (k)", scale=1)
-        text_box = gr.Textbox(lines=5, label="Text", placeholder="Paste a document ...")
+            k_slider = gr.Slider(1, MAX_K, value=k, step=1, label="Labels to show (k)", scale=1)
+        text_box = gr.Textbox(value=initial_text, lines=5, label="Text", placeholder="Paste a document ...")
         button = gr.Button("Rank labels", variant="primary")
         message = gr.Markdown()
         plot = gr.BarPlot(
@@ -126,6 +132,8 @@ def build_demo(model: str | None = None) -> gr.Blocks:
         inputs, outputs = [text_box, k_slider, model_box], [message, plot, table]
         button.click(predict, inputs=inputs, outputs=outputs, api_name="predict")
         text_box.submit(predict, inputs=inputs, outputs=outputs, api_name=False)
+        if initial_text:
+            demo.load(predict, inputs=inputs, outputs=outputs, api_name=False)
     return demo
 
 

@@ -55,18 +55,28 @@ def register(subparsers) -> None:
         description="Print the statistics of a data set (docs, labels, labels a doc, docs a label, head/tail shares, "
         "unseen test labels, docs with no label) and write a log-log label-frequency plot (PNG).",
     )
-    describe_parser.add_argument("name_or_path", help="a built-in name (debtags), a folder in any supported layout, "
-                                 "a single BoW file, or a Hub dataset repo id")
+    describe_parser.add_argument(
+        "name_or_path",
+        help="a built-in name (debtags), a folder in any supported layout, "
+        "a single BoW file, or a Hub dataset repo id",
+    )
     describe_parser.add_argument("--plot", default=None, help="PNG path (default: <name>_label_frequency.png)")
     describe_parser.add_argument("--no-plot", action="store_true", help="do not write the plot")
     describe_parser.add_argument("--format", choices=("table", "markdown", "json"), default="table")
-    describe_parser.add_argument("--layout", default=None, help="force a layout (lf, parquet, pecos, attentionxml, bow)")
+    describe_parser.add_argument(
+        "--layout", default=None, help="force a layout (lf, parquet, pecos, attentionxml, bow)"
+    )
     describe_parser.add_argument("--split-column", type=int, default=None, help="BoW split files: 0-based column")
     describe_parser.add_argument("--num-features", type=int, default=None, help="headerless BoW: feature dimension")
     describe_parser.add_argument("--num-labels", type=int, default=None, help="headerless BoW: label dimension")
-    describe_parser.add_argument("--text-file", choices=("raw_texts", "texts"), default=None,
-                                 help="AttentionXML: which text files to read")
-    describe_parser.add_argument("--validation-size", type=float, default=None,
-                                 help="carve a validation split out of train (fraction, or a count >= 1)")
+    describe_parser.add_argument(
+        "--text-file", choices=("raw_texts", "texts"), default=None, help="AttentionXML: which text files to read"
+    )
+    describe_parser.add_argument(
+        "--validation-size",
+        type=float,
+        default=None,
+        help="carve a validation split out of train (fraction, or a count >= 1)",
+    )
     describe_parser.add_argument("--seed", type=int, default=0)
     describe_parser.set_defaults(func=describe)

@@ -10,7 +10,6 @@ import argparse
 import dataclasses
 import importlib
 
-
 # method -> (recipe module, function returning the dataclasses, the recipe function, one-line help)
 METHODS = {
     "aplc": (

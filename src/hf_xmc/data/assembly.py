@@ -21,7 +21,6 @@ from .dataset import XMCDataset
 from .errors import XMCInputError
 from .vocabulary import LabelVocabulary
 
-
 logger = logging.getLogger(__name__)
 
 
@@ -131,7 +130,7 @@ def assemble_xmc_dataset(
     if "train" not in raw_splits:
         raise XMCInputError(f"no training split was found (got splits {sorted(raw_splits)}).")
     num_source_labels = len(label_names)
-    for split_name, raw in raw_splits.items():
+    for raw in raw_splits.values():
         if len(raw.label_indices) and (raw.label_indices.min() < 0 or raw.label_indices.max() >= num_source_labels):
             bad = raw.label_indices[(raw.label_indices < 0) | (raw.label_indices >= num_source_labels)][0]
             raise XMCInputError(f"label id {int(bad)} is out of range for {num_source_labels} labels.", raw.source)
@@ -155,5 +154,7 @@ def assemble_xmc_dataset(
     for split in order:
         empty = int(np.count_nonzero(np.diff(raw_splits[split].label_indptr) == 0))
         if empty:
-            logger.info("%s: %d %s documents have no label; they are kept (counted in describe()).", name, empty, split)
+            logger.info(
+                "%s: %d %s documents have no label; they are kept (counted in describe()).", name, empty, split
+            )
     return xmc

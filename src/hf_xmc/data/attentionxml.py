@@ -16,7 +16,6 @@ from .dataset import XMCDataset
 from .errors import XMCInputError
 from .text_lines import check_aligned, encode_label_lists, read_label_lines, read_texts
 
-
 TEXT_SUFFIXES = {"raw_texts": "_raw_texts.txt", "texts": "_texts.txt"}
 
 
@@ -49,8 +48,14 @@ def load_attentionxml_dataset(
     for split in ("train", "test"):
         label_path = directory / f"{split}_labels.txt"
         kinds = [text_file] if text_file else ["raw_texts", "texts"]
-        text_path = next((directory / f"{split}{TEXT_SUFFIXES[k]}" for k in kinds
-                          if (directory / f"{split}{TEXT_SUFFIXES[k]}").is_file()), None)
+        text_path = next(
+            (
+                directory / f"{split}{TEXT_SUFFIXES[k]}"
+                for k in kinds
+                if (directory / f"{split}{TEXT_SUFFIXES[k]}").is_file()
+            ),
+            None,
+        )
         if text_path is None or not label_path.is_file():
             if split == "train":
                 raise XMCInputError(

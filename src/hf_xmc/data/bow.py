@@ -23,7 +23,6 @@ from .bow_parser import parse_bow_lines
 from .dataset import XMCDataset
 from .errors import XMCInputError
 
-
 _HEADER = re.compile(rb"^\s*(\S+)\s+(\S+)\s+(\S+)\s*$")
 _CHUNK_BYTES = 64 << 20
 
@@ -56,14 +55,17 @@ def _parse_header(first_line: bytes, path) -> tuple[int, int, int] | None:
     if match is None:
         raise XMCInputError(
             f"bad header {first_line.decode(errors='replace').strip()!r}: expected 'num_points num_features "
-            "num_labels' (three integers)", str(path), 1,
+            "num_labels' (three integers)",
+            str(path),
+            1,
         )
     try:
         values = tuple(int(value) for value in match.groups())
     except ValueError:
         raise XMCInputError(
             f"bad header {first_line.decode(errors='replace').strip()!r}: the three values must be integers",
-            str(path), 1,
+            str(path),
+            1,
         ) from None
     if min(values) < 0:
         raise XMCInputError(f"bad header {values}: negative dimension", str(path), 1)
@@ -101,11 +103,16 @@ def read_bow_file(path, num_features: int | None = None, num_labels: int | None 
     body, first_line_number = (data[first_end + 1 :] if first_end >= 0 else b"", 2) if header else (data, 1)
     body = body.rstrip(b"\r\n")
     if header is not None:
-        for given, from_header, what in ((num_features, header[1], "num_features"), (num_labels, header[2], "num_labels")):
+        for given, from_header, what in (
+            (num_features, header[1], "num_features"),
+            (num_labels, header[2], "num_labels"),
+        ):
             if given is not None and given != from_header:
                 raise XMCInputError(f"{what}={given} disagrees with the header's {from_header}", str(path), 1)
         num_features, num_labels = header[1], header[2]
-    parts = [parse_bow_lines(chunk, path, first_line_number + offset) for chunk, offset in _chunks(body)] if body else []
+    parts = (
+        [parse_bow_lines(chunk, path, first_line_number + offset) for chunk, offset in _chunks(body)] if body else []
+    )
     label_indptr = _concat_indptr([part.label_indptr for part in parts])
     feature_indptr = _concat_indptr([part.feature_indptr for part in parts])
     label_ids = np.concatenate([part.label_ids for part in parts]) if parts else np.zeros(0, np.int64)
@@ -141,7 +148,8 @@ def _check_range(ids, indptr, limit, what, dimension, path, first_line_number):
         row = int(np.searchsorted(indptr, bad[0], side="right")) - 1
         raise XMCInputError(
             f"{what} {int(ids[bad[0]])} is out of range: {dimension} is {limit} (valid ids 0..{limit - 1})",
-            str(path), first_line_number + row,
+            str(path),
+            first_line_number + row,
         )
 
 
@@ -159,15 +167,19 @@ def read_split_file(path, num_rows: int, column: int = 0) -> np.ndarray:
         if not fields:
             continue
         if column >= len(fields) or column < 0:
-            raise XMCInputError(f"split_column={column} does not exist: the line has {len(fields)} column(s)",
-                                str(path), line_number)
+            raise XMCInputError(
+                f"split_column={column} does not exist: the line has {len(fields)} column(s)", str(path), line_number
+            )
         try:
             row = int(fields[column])
         except ValueError:
             raise XMCInputError(f"row id {fields[column]!r} is not an integer", str(path), line_number) from None
         if not 1 <= row <= num_rows:
-            raise XMCInputError(f"row id {row} is out of range: split files are 1-based and the data file has "
-                                f"{num_rows} points", str(path), line_number)
+            raise XMCInputError(
+                f"row id {row} is out of range: split files are 1-based and the data file has {num_rows} points",
+                str(path),
+                line_number,
+            )
         rows.append(row - 1)
     return np.asarray(rows, dtype=np.int64)
 
@@ -216,7 +228,8 @@ def load_bow_dataset(
                 if len(found) != 1:
                     raise XMCInputError(
                         f"expected one *{marker}*.txt split file next to {data_files[0].name}, found "
-                        f"{[f.name for f in found]}", str(path),
+                        f"{[f.name for f in found]}",
+                        str(path),
                     )
                 raw_splits[split] = bow.raw_split(read_split_file(found[0], bow.num_rows, split_column))
             total_labels = bow.num_labels
@@ -225,8 +238,9 @@ def load_bow_dataset(
             for split in ("train", "test"):
                 found = _find(path, lambda name, split=split: split in name and name.endswith(".txt"))
                 if len(found) != 1:
-                    raise XMCInputError(f"expected one *{split}*.txt BoW file, found {[f.name for f in found]}",
-                                        str(path))
+                    raise XMCInputError(
+                        f"expected one *{split}*.txt BoW file, found {[f.name for f in found]}", str(path)
+                    )
                 files[split] = read_bow_file(found[0], num_features, num_labels)
             train, test = files["train"], files["test"]
             if not train.has_header and not test.has_header:
@@ -238,11 +252,16 @@ def load_bow_dataset(
             if train.features.shape[1] != test.features.shape[1] or train.num_labels != test.num_labels:
                 raise XMCInputError(
                     f"train and test dimensions differ: {train.features.shape[1]} x {train.num_labels} features x "
-                    f"labels vs {test.features.shape[1]} x {test.num_labels} ({test.path})", train.path, 1,
+                    f"labels vs {test.features.shape[1]} x {test.num_labels} ({test.path})",
+                    train.path,
+                    1,
                 )
             raw_splits = {split: bow.raw_split() for split, bow in files.items()}
             total_labels = train.num_labels
     return assemble_xmc_dataset(
-        raw_splits, [str(index) for index in range(total_labels)], name=name or path.stem,
-        validation_size=validation_size, seed=seed,
+        raw_splits,
+        [str(index) for index in range(total_labels)],
+        name=name or path.stem,
+        validation_size=validation_size,
+        seed=seed,
     )

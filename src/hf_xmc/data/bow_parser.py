@@ -13,7 +13,6 @@ import numpy as np
 
 from .errors import XMCInputError
 
-
 _SPACE, _TAB, _NEWLINE, _COLON, _COMMA = 32, 9, 10, 58, 44
 _MAX_EXACT_DIGITS = 15
 
@@ -156,10 +155,16 @@ def parse_bow_lines(body: bytes, path, first_line: int = 1) -> ParsedBoW:
     colons_in_field = np.flatnonzero(in_field & (buf == _COLON))
     if len(colons_in_field):
         line = np.searchsorted(newlines, colons_in_field[0])
-        _fail(path, first_line, line, "the label field (before the first space) contains ':'; a line is "
-                                      "'l1,l2,... f:v f:v ...' and starts with a space when the point has no label")
-    separators_per_line = np.bincount(np.searchsorted(newlines, np.flatnonzero(in_field & is_separator)),
-                                      minlength=num_lines)
+        _fail(
+            path,
+            first_line,
+            line,
+            "the label field (before the first space) contains ':'; a line is "
+            "'l1,l2,... f:v f:v ...' and starts with a space when the point has no label",
+        )
+    separators_per_line = np.bincount(
+        np.searchsorted(newlines, np.flatnonzero(in_field & is_separator)), minlength=num_lines
+    )
     labels_per_line = np.bincount(line_of_token[label_tokens], minlength=num_lines)
     bad_field = (labels_per_line > 0) & (separators_per_line != labels_per_line - 1)
     bad_field |= (labels_per_line == 0) & (separators_per_line > 0)
@@ -186,22 +191,34 @@ def parse_bow_lines(body: bytes, path, first_line: int = 1) -> ParsedBoW:
         candidates = [line_of_token[feature_tokens[np.flatnonzero(~kind_ok)[0]]]] if not kind_ok.all() else []
         colon_lines = np.bincount(np.searchsorted(newlines, stray), minlength=num_lines)
         feature_lines = np.bincount(line_of_token[feature_tokens], minlength=num_lines)
-        mismatch = np.flatnonzero((colon_lines * 2 != feature_lines) | np.bincount(
-            np.searchsorted(newlines, stray[buf[stray] == _COMMA]), minlength=num_lines).astype(bool))
+        mismatch = np.flatnonzero(
+            (colon_lines * 2 != feature_lines)
+            | np.bincount(np.searchsorted(newlines, stray[buf[stray] == _COMMA]), minlength=num_lines).astype(bool)
+        )
         candidates += mismatch[:1].tolist()
-        _fail(path, first_line, min(candidates) if candidates else 0,
-              "malformed feature: expected 'feature:value' pairs separated by spaces (e.g. a pair without ':')")
+        _fail(
+            path,
+            first_line,
+            min(candidates) if candidates else 0,
+            "malformed feature: expected 'feature:value' pairs separated by spaces (e.g. a pair without ':')",
+        )
 
     label_line = line_of_token[label_tokens]
-    label_ids = _parse_ints(buf, token_starts[label_tokens], token_ends[label_tokens], path, first_line, label_line,
-                            "label id")
+    label_ids = _parse_ints(
+        buf, token_starts[label_tokens], token_ends[label_tokens], path, first_line, label_line, "label id"
+    )
     id_tokens, value_tokens = feature_tokens[0::2], feature_tokens[1::2]
     feature_line = line_of_token[id_tokens]
-    feature_ids = _parse_ints(buf, token_starts[id_tokens], token_ends[id_tokens], path, first_line, feature_line,
-                              "feature id")
-    feature_values = _parse_values(buf, token_starts[value_tokens], token_ends[value_tokens], path, first_line,
-                                   feature_line)
+    feature_ids = _parse_ints(
+        buf, token_starts[id_tokens], token_ends[id_tokens], path, first_line, feature_line, "feature id"
+    )
+    feature_values = _parse_values(
+        buf, token_starts[value_tokens], token_ends[value_tokens], path, first_line, feature_line
+    )
     return ParsedBoW(
-        _counts_to_indptr(label_line, num_lines), label_ids,
-        _counts_to_indptr(feature_line, num_lines), feature_ids, feature_values,
+        _counts_to_indptr(label_line, num_lines),
+        label_ids,
+        _counts_to_indptr(feature_line, num_lines),
+        feature_ids,
+        feature_values,
     )

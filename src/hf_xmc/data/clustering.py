@@ -18,7 +18,6 @@ from sklearn.cluster import KMeans, MiniBatchKMeans
 from sklearn.preprocessing import normalize
 from tqdm.auto import tqdm
 
-
 MINIBATCH_ABOVE = 50_000
 
 
@@ -32,8 +31,13 @@ def renumber_by_size(cluster_ids: np.ndarray) -> np.ndarray:
 
 
 def kmeans_label_clusters(
-    label_features, n_clusters: int, seed: int = 0, minibatch: bool | None = None, n_init: int = 3,
-    max_iter: int = 100, order_by_size: bool = True,
+    label_features,
+    n_clusters: int,
+    seed: int = 0,
+    minibatch: bool | None = None,
+    n_init: int = 3,
+    max_iter: int = 100,
+    order_by_size: bool = True,
 ) -> np.ndarray:
     """Seeded flat K-means on label features.
 
@@ -53,8 +57,9 @@ def kmeans_label_clusters(
         raise ValueError(f"n_clusters={n_clusters} must be between 1 and the number of labels ({num_labels}).")
     minibatch = num_labels > MINIBATCH_ABOVE if minibatch is None else minibatch
     if minibatch:
-        model = MiniBatchKMeans(n_clusters=n_clusters, random_state=seed, n_init=n_init, max_iter=max_iter,
-                                batch_size=4096)
+        model = MiniBatchKMeans(
+            n_clusters=n_clusters, random_state=seed, n_init=n_init, max_iter=max_iter, batch_size=4096
+        )
     else:
         model = KMeans(n_clusters=n_clusters, random_state=seed, n_init=n_init, max_iter=max_iter)
     cluster_ids = model.fit_predict(label_features).astype(np.int64)
@@ -81,52 +86,67 @@ def _two_means_split(features, rng: np.random.Generator, eps: float, max_iter: i
         if objective - old_objective < eps:
             break
         old_objective = objective
-        centres = normalize(np.vstack([np.asarray(features[left].sum(axis=0)),
-                                       np.asarray(features[~left].sum(axis=0))]))
+        centres = normalize(
+            np.vstack([np.asarray(features[left].sum(axis=0)), np.asarray(features[~left].sum(axis=0))])
+        )
     return left
 
 
-def _split_level_dense(features: np.ndarray, groups: np.ndarray, num_groups: int, max_leaf_size: int,
-                       rng: np.random.Generator, eps: float, max_iter: int) -> np.ndarray:
+def _split_level_dense(
+    features: np.ndarray,
+    groups: np.ndarray,
+    num_groups: int,
+    max_leaf_size: int,
+    rng: np.random.Generator,
+    eps: float,
+    max_iter: int,
+) -> np.ndarray:
     """Split every group of one tree level at once (dense features); returns the side (0/1) of every label.
 
-    A label goes to the side whose centre it is closer to *relative to its group*: the group's labels are ranked by
-    `x . (c0 - c1)` and the first half goes left. The objective (mean similarity to the own centre) comes from the
-    group sums, so an iteration is a gather, a row-wise dot, one sort and one sparse product.
+    The labels are laid out group by group; each iteration ranks every group's labels by `x . (c0 - c1)` (one sort
+    on `(group, -difference)`, so a group's first half is contiguous), sums both halves with one sparse product and
+    takes the normalised sums as the new centres. The level stops when no group's mean similarity to its centre
+    gains `eps` any more.
     """
-    num_labels = features.shape[0]
-    sizes = np.bincount(groups, minlength=num_groups)
+    num_labels, dim = features.shape
+    layout = np.argsort(groups, kind="stable")
+    level_features, level_groups = features[layout], groups[layout]
+    sizes = np.bincount(level_groups, minlength=num_groups)
     splits = sizes > max_leaf_size
     starts = np.r_[0, np.cumsum(sizes)[:-1]]
-    shuffled = np.argsort(groups + rng.random(num_labels) * 0.5, kind="stable")
-    first, second = shuffled[starts], shuffled[np.minimum(starts + 1, num_labels - 1)]
-    centres = np.stack([features[first], features[second]], axis=1)
-    side = np.zeros(num_labels, dtype=np.int64)
-    active = splits.copy()
+    halves = np.where(splits, sizes // 2, sizes)  # a group that is not split stays whole on the left
+    positions = np.arange(num_labels)
+    right_in_sorted = (positions - starts[level_groups]) >= halves[level_groups]
+    indptr = np.r_[np.stack([starts, starts + halves], axis=1).ravel(), num_labels]
+    ones = np.ones(num_labels, dtype=np.float32)
+    first = starts + (rng.random(num_groups) * sizes).astype(np.int64)
+    second = starts + (first - starts + 1 + (rng.random(num_groups) * (sizes - 1)).astype(np.int64)) % sizes
+    centres = np.stack([level_features[first], level_features[second]], axis=1)
+    group_key = level_groups * 8.0  # |difference| <= 2 for unit vectors: the group stays the primary key
     old_objective = np.full(num_groups, -np.inf)
-    rank = np.empty(num_labels, dtype=np.int64)
-    labels = np.arange(num_labels)
+    order = positions
     for _ in range(max_iter):
-        difference = np.einsum("nd,nd->n", features, (centres[:, 0] - centres[:, 1])[groups])
-        order = np.argsort(groups * 8.0 - difference)  # by group, then by preference for the left centre
-        rank[order] = labels - starts[groups[order]]
-        new_side = ((rank >= sizes[groups] // 2) & splits[groups]).astype(np.int64)
-        side = np.where(active[groups], new_side, side)  # converged groups keep their split
-        indicator = sp.csr_matrix((np.ones(num_labels, dtype=np.float32), (groups * 2 + side, labels)),
-                                  shape=(2 * num_groups, num_labels))
-        sums = np.asarray(indicator @ features).reshape(num_groups, 2, -1)
-        objective = np.einsum("gkd,gkd->g", sums, centres) / np.maximum(sizes, 1)
-        active &= objective - old_objective >= eps
-        if not active.any():
+        difference = np.einsum("nd,nd->n", level_features, (centres[:, 0] - centres[:, 1])[level_groups])
+        order = np.argsort(group_key - difference)
+        # rows of the sorted layout are (group, side) segments: a CSR indicator built without any sorting
+        indicator = sp.csr_matrix((ones, order, indptr), shape=(2 * num_groups, num_labels))
+        sums = np.asarray(indicator @ level_features).reshape(num_groups, 2, dim)
+        objective = np.einsum("gkd,gkd->g", sums, centres) / sizes
+        if not np.any((objective - old_objective)[splits] >= eps):
             break
         old_objective = objective
-        centres = np.where(active[:, None, None], normalize(sums.reshape(2 * num_groups, -1)).reshape(sums.shape),
-                           centres).astype(np.float32)
+        centres = normalize(sums.reshape(2 * num_groups, dim)).reshape(num_groups, 2, dim).astype(np.float32)
+    side = np.empty(num_labels, dtype=np.int64)
+    side[layout[order]] = right_in_sorted
     return side
 
 
 def balanced_label_clusters(
-    label_features, max_leaf_size: int = 100, seed: int = 0, eps: float = 1e-4, max_iter: int = 20,
+    label_features,
+    max_leaf_size: int = 100,
+    seed: int = 0,
+    eps: float = 1e-4,
+    max_iter: int = 20,
     show_progress: bool = False,
 ) -> np.ndarray:
     """Balanced hierarchical 2-means (AttentionXML / LightXML label groups).
@@ -150,8 +170,9 @@ def balanced_label_clusters(
     if max_leaf_size < 1:
         raise ValueError(f"max_leaf_size must be >= 1, got {max_leaf_size}.")
     sparse = sp.issparse(label_features)
-    features = normalize(sp.csr_matrix(label_features, dtype=np.float32) if sparse
-                         else np.asarray(label_features, dtype=np.float32))
+    features = normalize(
+        sp.csr_matrix(label_features, dtype=np.float32) if sparse else np.asarray(label_features, dtype=np.float32)
+    )
     num_labels = features.shape[0]
     rng = np.random.default_rng(seed)
     groups = np.zeros(num_labels, dtype=np.int64)
@@ -174,8 +195,14 @@ def balanced_label_clusters(
     return np.unique(groups, return_inverse=True)[1].astype(np.int64)
 
 
-def cluster_labels(label_features, method: str = "balanced", n_clusters: int | None = None,
-                   max_leaf_size: int = 100, seed: int = 0, **kwargs) -> np.ndarray:
+def cluster_labels(
+    label_features,
+    method: str = "balanced",
+    n_clusters: int | None = None,
+    max_leaf_size: int = 100,
+    seed: int = 0,
+    **kwargs,
+) -> np.ndarray:
     """One entry point: `method="kmeans"` (needs `n_clusters`) or `"balanced"` (needs `max_leaf_size`)."""
     if method == "kmeans":
         if n_clusters is None:

@@ -11,14 +11,16 @@ import scipy.sparse as sp
 from .label_matrix import label_counts, label_matrix_from_arrays
 from .vocabulary import LabelVocabulary
 
-
 TAIL_MAX_TRAIN_DOCS = 5
 HEAD_LABEL_FRACTION = 0.2
 
 
 def labels_column_arrays(split: datasets.Dataset) -> tuple[np.ndarray, np.ndarray]:
     """The `labels` column of a split as CSR `(indptr, indices)` arrays, read from Arrow without Python lists."""
-    column = split.data.column("labels").combine_chunks()
+    table = split.data.table
+    if split._indices is not None:  # a select()/shuffle()/train_test_split() view: follow its row mapping
+        table = table.select(["labels"]).take(split._indices.column(0))
+    column = table.column("labels").combine_chunks()
     indptr = np.asarray(column.offsets, dtype=np.int64)
     indices = np.asarray(column.values, dtype=np.int64)
     return indptr - indptr[0], indices[indptr[0] : indptr[-1]]
@@ -72,7 +74,11 @@ class XMCDataset:
         (head), labels with at most `tail_max_train_docs` training documents (tail, unseen labels included), labels
         with no training document and those of them that occur in the test split.
         """
-        stats: dict = {"name": self.name, "num_labels": self.num_labels, "label_texts": self.vocabulary.texts is not None}
+        stats: dict = {
+            "name": self.name,
+            "num_labels": self.num_labels,
+            "label_texts": self.vocabulary.texts is not None,
+        }
         if self.features:
             stats["num_features"] = int(next(iter(self.features.values())).shape[1])
         split_counts = {}
@@ -91,7 +97,9 @@ class XMCDataset:
         stats["max_docs_per_label"] = int(train_counts.max()) if len(train_counts) else 0
         num_head = max(1, int(round(HEAD_LABEL_FRACTION * self.num_labels)))
         total = train_counts.sum()
-        stats["head_20pct_labels_share"] = float(np.sort(train_counts)[::-1][:num_head].sum() / total) if total else 0.0
+        stats["head_20pct_labels_share"] = (
+            float(np.sort(train_counts)[::-1][:num_head].sum() / total) if total else 0.0
+        )
         tail = train_counts <= tail_max_train_docs
         stats[f"tail_labels_le{tail_max_train_docs}_docs"] = int(np.count_nonzero(tail))
         stats[f"tail_labels_le{tail_max_train_docs}_share_of_labels"] = float(tail.mean()) if len(tail) else 0.0

@@ -33,7 +33,9 @@ def _id_arrays(dataset: datasets.Dataset, label_column: str, split: str):
     column = dataset.data.column(label_column).combine_chunks()
     if column.null_count:
         row = int(np.flatnonzero(column.is_null().to_numpy(zero_copy_only=False))[0])
-        raise XMCInputError(f"split {split!r}, row {row}: the label list is null (use [] for a document with no label)")
+        raise XMCInputError(
+            f"split {split!r}, row {row}: the label list is null (use [] for a document with no label)"
+        )
     offsets = np.asarray(column.offsets, dtype=np.int64)
     values = np.asarray(column.values, dtype=np.int64)[offsets[0] : offsets[-1]]
     return offsets - offsets[0], values
@@ -92,8 +94,9 @@ def xmc_dataset_from_hf(
             label_lists = data[label_column]
             if any(labels is None for labels in label_lists):
                 raise XMCInputError(f"split {split!r}: a label list is null (use [] for a document with no label)")
-            indptr, indices = encode_label_lists(label_lists, label_to_source, f"split {split!r}",
-                                                 grow=label_names is None)
+            indptr, indices = encode_label_lists(
+                label_lists, label_to_source, f"split {split!r}", grow=label_names is None
+            )
         else:
             indptr, indices = _id_arrays(data, label_column, split)
             if len(indices) and indices.min() < 0:
@@ -116,8 +119,10 @@ def xmc_dataset_from_hf(
         if kind == "strings":
             label_names = list(label_to_source)
         else:
-            top = max((int(raw.label_indices.max()) + 1 for raw in raw_splits.values() if len(raw.label_indices)),
-                      default=0)
+            top = max(
+                (int(raw.label_indices.max()) + 1 for raw in raw_splits.values() if len(raw.label_indices)), default=0
+            )
             label_names = [str(index) for index in range(top)]
-    return assemble_xmc_dataset(raw_splits, [str(label) for label in label_names], name=name,
-                                validation_size=validation_size, seed=seed)
+    return assemble_xmc_dataset(
+        raw_splits, [str(label) for label in label_names], name=name, validation_size=validation_size, seed=seed
+    )

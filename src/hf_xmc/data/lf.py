@@ -24,10 +24,10 @@ from .assembly import RawSplit, assemble_xmc_dataset
 from .dataset import XMCDataset
 from .errors import XMCInputError
 
-
 LF_SPLIT_STEMS = {"train": "trn", "test": "tst"}
 LF_LABEL_STEM = "lbl"
 _DOC_FIELDS = {"uid": pa.string(), "title": pa.string(), "content": pa.string(), "target_ind": pa.list_(pa.int64())}
+_BLOCK_BYTES = 16 << 20
 _LABEL_FIELDS = {"uid": pa.string(), "title": pa.string(), "content": pa.string()}
 
 
@@ -72,8 +72,9 @@ def _locate_bad_record(path: Path, raw: bytes, fields: dict[str, pa.DataType], r
             if pa.types.is_list(dtype) and (
                 not isinstance(value, list) or not all(isinstance(v, int) and not isinstance(v, bool) for v in value)
             ):
-                raise XMCInputError(f"field {key!r} must be a list of integer label ids, got {value!r}", str(path),
-                                    line_number)
+                raise XMCInputError(
+                    f"field {key!r} must be a list of integer label ids, got {value!r}", str(path), line_number
+                )
     raise XMCInputError("the file could not be parsed as JSON lines", str(path))
 
 
@@ -88,10 +89,17 @@ def read_json_lines(path: Path, fields: dict[str, pa.DataType], required: tuple[
         line = 1 if body.startswith(b"\n") else body.count(b"\n", 0, blank + 1) + 1
         raise XMCInputError("empty line (one JSON object a line is expected)", str(path), line)
     options = pa_json.ParseOptions(explicit_schema=pa.schema(list(fields.items())), unexpected_field_behavior="ignore")
-    try:
-        table = pa_json.read_json(io.BytesIO(body), parse_options=options)
-    except (pa.ArrowInvalid, pa.ArrowTypeError):
-        _locate_bad_record(path, body, fields, required)
+    # a block must hold whole records: 16 MiB, or the whole file when one record is larger than that
+    for block_size in (min(len(body) + 1, _BLOCK_BYTES), len(body) + 1):
+        try:
+            table = pa_json.read_json(
+                io.BytesIO(body), read_options=pa_json.ReadOptions(block_size=block_size), parse_options=options
+            )
+            break
+        except (pa.ArrowInvalid, pa.ArrowTypeError) as error:
+            if "straddl" in str(error) and block_size < len(body) + 1:
+                continue
+            _locate_bad_record(path, body, fields, required)
     for key in required:
         nulls = table.column(key).is_null()
         if pc.any(nulls).as_py():
@@ -113,7 +121,9 @@ def read_lf_split(path: Path, num_labels: int, allow_empty_text: bool = False) -
     if not allow_empty_text:
         empty = pc.equal(pc.utf8_length(pc.utf8_trim_whitespace(text)), 0).to_numpy(zero_copy_only=False)
         if empty.any():
-            raise XMCInputError("empty text (title and content are both empty)", str(path), int(np.flatnonzero(empty)[0]) + 1)
+            raise XMCInputError(
+                "empty text (title and content are both empty)", str(path), int(np.flatnonzero(empty)[0]) + 1
+            )
     targets = table.column("target_ind").combine_chunks()
     offsets = np.asarray(targets.offsets, dtype=np.int64)
     indices = np.asarray(targets.values, dtype=np.int64)[offsets[0] : offsets[-1]]
@@ -124,7 +134,9 @@ def read_lf_split(path: Path, num_labels: int, allow_empty_text: bool = False) -
         row = int(np.searchsorted(offsets, position, side="right")) - 1
         raise XMCInputError(
             f"target_ind {int(indices[position])} is out of range: {LF_LABEL_STEM} has {num_labels} labels "
-            f"(valid ids 0..{num_labels - 1})", str(path), row + 1,
+            f"(valid ids 0..{num_labels - 1})",
+            str(path),
+            row + 1,
         )
     columns = {"uid": _column(table, "uid"), "title": title, "content": content, "text": text}
     return RawSplit(offsets, indices, columns, source=str(path))

@@ -21,7 +21,6 @@ from pathlib import Path
 from .dataset import XMCDataset
 from .errors import XMCInputError
 
-
 BUILTIN_DATASETS = {"debtags": "resources/debtags"}
 LAYOUTS = ("lf", "parquet", "pecos", "attentionxml", "bow")
 

@@ -25,7 +25,6 @@ from .assembly import RawSplit, assemble_xmc_dataset
 from .dataset import XMCDataset, labels_column_arrays
 from .errors import XMCInputError
 
-
 DATA_DIR, LABELS_DIR, FEATURES_DIR = "data", "labels", "features"
 
 
@@ -36,8 +35,9 @@ def _size_category(num_docs: int) -> str:
     return "1M<n<10M" if num_docs < 10_000_000 else "10M<n<100M"
 
 
-def dataset_card(xmc: XMCDataset, pretty_name: str | None = None, license: str | None = None,
-                 description: str = "") -> str:
+def dataset_card(
+    xmc: XMCDataset, pretty_name: str | None = None, license: str | None = None, description: str = ""
+) -> str:
     """The README.md (YAML configs + statistics table) of a parquet-layout data set."""
     from huggingface_hub import DatasetCardData
 
@@ -54,13 +54,15 @@ def dataset_card(xmc: XMCDataset, pretty_name: str | None = None, license: str |
             {"config_name": "labels", "data_files": [{"split": "train", "path": f"{LABELS_DIR}/train-*.parquet"}]},
         ],
     )
-    rows = "\n".join(f"| {key} | {value:.4g} |" if isinstance(value, float) else f"| {key} | {value} |"
-                     for key, value in xmc.describe().items())
+    rows = "\n".join(
+        f"| {key} | {value:.4g} |" if isinstance(value, float) else f"| {key} | {value} |"
+        for key, value in xmc.describe().items()
+    )
     return (
         f"---\n{card_data.to_yaml()}\n---\n\n# {pretty_name or xmc.name or 'XMC data set'}\n\n{description}\n\n"
         "Extreme multi-label classification data in the hf-xmc parquet layout: `labels` holds label ids of the "
         "`labels` config (ids in decreasing training frequency). Load it with `hf_xmc.data.load_xmc_dataset(path)` "
-        "or `datasets.load_dataset(path)` / `load_dataset(path, \"labels\")`.\n\n"
+        'or `datasets.load_dataset(path)` / `load_dataset(path, "labels")`.\n\n'
         f"| statistic | value |\n| --- | --- |\n{rows}\n"
     )
 
@@ -85,8 +87,11 @@ def save_xmc_dataset_parquet(
     for split_name, split in xmc.splits.items():
         split.to_parquet(str(directory / DATA_DIR / f"{split_name}-00000-of-00001.parquet"))
     vocabulary = xmc.vocabulary
-    columns = {"id": pa.array(np.arange(len(vocabulary), dtype=np.int64)), "label": pa.array(vocabulary.labels),
-               "count": pa.array(vocabulary.counts)}
+    columns = {
+        "id": pa.array(np.arange(len(vocabulary), dtype=np.int64)),
+        "label": pa.array(vocabulary.labels),
+        "count": pa.array(vocabulary.counts),
+    }
     if vocabulary.texts is not None:
         columns["text"] = pa.array(vocabulary.texts, type=pa.string())
     if vocabulary.descriptions is not None:
@@ -152,14 +157,24 @@ def load_parquet_dataset(
             raise XMCInputError("the split has no 'labels' column", str(paths[0]))
         dataset = datasets.Dataset(table)
         indptr, indices = labels_column_arrays(dataset)
-        columns = {column: table.column(column).combine_chunks() for column in table.column_names if column != "labels"}
+        columns = {
+            column: table.column(column).combine_chunks() for column in table.column_names if column != "labels"
+        }
         features = None
         if (directory / FEATURES_DIR / f"{split}.npz").is_file():
             features = sp.csr_matrix(sp.load_npz(directory / FEATURES_DIR / f"{split}.npz"))
         raw_splits[split] = RawSplit(indptr, indices, columns, features, str(paths[0]))
     if label_names is None:
-        num_labels = max((int(raw.label_indices.max()) + 1 for raw in raw_splits.values() if len(raw.label_indices)),
-                         default=0)
+        num_labels = max(
+            (int(raw.label_indices.max()) + 1 for raw in raw_splits.values() if len(raw.label_indices)), default=0
+        )
         label_names = [str(index) for index in range(num_labels)]
-    return assemble_xmc_dataset(raw_splits, label_names, texts, descriptions, name=name or directory.name,
-                                validation_size=validation_size, seed=seed)
+    return assemble_xmc_dataset(
+        raw_splits,
+        label_names,
+        texts,
+        descriptions,
+        name=name or directory.name,
+        validation_size=validation_size,
+        seed=seed,
+    )

@@ -18,7 +18,6 @@ from .dataset import XMCDataset
 from .errors import XMCInputError
 from .text_lines import check_aligned, read_label_lines, read_lines, read_texts
 
-
 PECOS_SPLITS = {"train": "trn", "test": "tst"}
 LABEL_NAME_FILES = ("output-items.txt", "label_map.txt")
 
@@ -43,7 +42,10 @@ def _label_ids_from_text(path: Path, num_labels: int | None) -> tuple[np.ndarray
             if index < 0 or (num_labels is not None and index >= num_labels):
                 raise XMCInputError(
                     f"label id {index} is out of range (the label list has {num_labels} labels)"
-                    if index >= 0 else f"label id {index} is negative", str(path), line_number,
+                    if index >= 0
+                    else f"label id {index} is negative",
+                    str(path),
+                    line_number,
                 )
             flat.append(index)
         indptr[line_number] = len(flat)
@@ -85,8 +87,10 @@ def load_pecos_dataset(
         if npz_path.is_file():
             matrix = _load_npz(npz_path, "label matrix")
             if num_labels is not None and matrix.shape[1] != num_labels:
-                raise XMCInputError(f"the label matrix has {matrix.shape[1]} columns but the label list has "
-                                    f"{num_labels} labels", str(npz_path))
+                raise XMCInputError(
+                    f"the label matrix has {matrix.shape[1]} columns but the label list has {num_labels} labels",
+                    str(npz_path),
+                )
             num_labels = matrix.shape[1] if num_labels is None else num_labels
             matrix.sum_duplicates()
             matrix.eliminate_zeros()
@@ -96,21 +100,24 @@ def load_pecos_dataset(
             indptr, indices = _label_ids_from_text(txt_path, num_labels)
             label_path, rows = txt_path, len(indptr) - 1
         else:
-            raise XMCInputError(f"missing Y.{stem}.npz or Y.{stem}.txt next to X.{stem}.txt (PECOS layout)",
-                                str(directory))
+            raise XMCInputError(
+                f"missing Y.{stem}.npz or Y.{stem}.txt next to X.{stem}.txt (PECOS layout)", str(directory)
+            )
         check_aligned(texts, range(rows), text_path, label_path)
         features = None
         for feature_path in (directory / f"X.{stem}.npz", directory / "tfidf-attnxml" / f"X.{stem}.npz"):
             if feature_path.is_file():
                 features = _load_npz(feature_path, "feature matrix")
                 if features.shape[0] != len(texts):
-                    raise XMCInputError(f"{features.shape[0]} feature rows but {len(texts)} documents",
-                                        str(feature_path))
+                    raise XMCInputError(
+                        f"{features.shape[0]} feature rows but {len(texts)} documents", str(feature_path)
+                    )
                 break
         raw_splits[split] = RawSplit(indptr, indices, {"text": texts}, features, str(label_path))
     if num_labels is None:
-        num_labels = max((int(raw.label_indices.max()) + 1 for raw in raw_splits.values() if len(raw.label_indices)),
-                         default=0)
+        num_labels = max(
+            (int(raw.label_indices.max()) + 1 for raw in raw_splits.values() if len(raw.label_indices)), default=0
+        )
     if label_names is None:
         label_names = [str(index) for index in range(num_labels)]
     return assemble_xmc_dataset(

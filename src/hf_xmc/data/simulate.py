@@ -22,7 +22,9 @@ def _raw_splits(xmc: XMCDataset) -> dict[str, RawSplit]:
     for name, split in xmc.splits.items():
         indptr, indices = labels_column_arrays(split)
         table = split.flatten_indices().data.table if split._indices is not None else split.data.table
-        columns = {column: table.column(column).combine_chunks() for column in table.column_names if column != "labels"}
+        columns = {
+            column: table.column(column).combine_chunks() for column in table.column_names if column != "labels"
+        }
         features = None if not xmc.features else xmc.features.get(name)
         raw[name] = RawSplit(indptr, indices, columns, features, f"{xmc.name}:{name}")
     return raw
@@ -45,8 +47,9 @@ def _keep_entries(raw: RawSplit, keep: np.ndarray, rows: np.ndarray | None = Non
     return kept if rows is None else kept.take(rows)
 
 
-def drop_positives(xmc: XMCDataset, fraction: float, seed: int = 0, split: str = "train",
-                   keep_at_least_one: bool = False) -> XMCDataset:
+def drop_positives(
+    xmc: XMCDataset, fraction: float, seed: int = 0, split: str = "train", keep_at_least_one: bool = False
+) -> XMCDataset:
     """Drop `floor(fraction * n_i)` of the `n_i` positives of every document of `split`, chosen uniformly.
 
     Args:
@@ -77,8 +80,9 @@ def drop_positives(xmc: XMCDataset, fraction: float, seed: int = 0, split: str =
     return _rebuild(xmc, raw, {"dropped_positives": int((~keep).sum()), "drop_fraction": fraction, "seed": seed})
 
 
-def few_shot_label_subset(xmc: XMCDataset, ratio: float, seed: int = 0, split: str = "train",
-                          keep_documents_without_labels: bool = False) -> XMCDataset:
+def few_shot_label_subset(
+    xmc: XMCDataset, ratio: float, seed: int = 0, split: str = "train", keep_documents_without_labels: bool = False
+) -> XMCDataset:
     """Keep, in `split`, only the positive pairs of a seeded random `ratio` of the labels.
 
     Args:
@@ -108,4 +112,3 @@ def few_shot_label_subset(xmc: XMCDataset, ratio: float, seed: int = 0, split: s
     raw[split] = _keep_entries(target, keep, rows)
     labels = [xmc.vocabulary.labels[index] for index in np.sort(sampled).tolist()]
     return _rebuild(xmc, raw, {"few_shot_labels": labels, "few_shot_ratio": ratio, "seed": seed})
-

@@ -40,8 +40,9 @@ def read_texts(path, allow_empty_text: bool = False) -> list[str]:
     if not allow_empty_text:
         for line_number, text in enumerate(texts, start=1):
             if not text.strip():
-                raise XMCInputError("empty text (pass allow_empty_text=True to keep such documents)", str(path),
-                                    line_number)
+                raise XMCInputError(
+                    "empty text (pass allow_empty_text=True to keep such documents)", str(path), line_number
+                )
     return texts
 
 
@@ -54,7 +55,8 @@ def check_aligned(texts: list, labels: list, text_path, label_path) -> None:
     if len(texts) != len(labels):
         raise XMCInputError(
             f"{len(texts)} documents but {len(labels)} label lines in {label_path}; line i of both files must be "
-            "the same document", str(text_path),
+            "the same document",
+            str(text_path),
         )
 
 

@@ -18,7 +18,6 @@ import numpy as np
 from .errors import XMCInputError
 from .propensity import inverse_propensity
 
-
 LABEL_VOCABULARY_FILE = "label_vocabulary.json"
 
 
@@ -94,11 +93,13 @@ class LabelVocabulary:
         source_to_id[order] = np.arange(len(order), dtype=order.dtype)
 
         def reorder(values):
-            return None if values is None else [values[index] for index in order.tolist()]
+            if values is None:
+                return None
+            array = np.empty(len(values), dtype=object)
+            array[:] = list(values)
+            return array[order].tolist()
 
-        vocabulary = cls(
-            reorder(list(labels)), counts[order], num_train_docs, reorder(texts), reorder(descriptions)
-        )
+        vocabulary = cls(reorder(list(labels)), counts[order], num_train_docs, reorder(texts), reorder(descriptions))
         return vocabulary, source_to_id.astype(np.int64)
 
     @classmethod
@@ -118,7 +119,9 @@ class LabelVocabulary:
             texts (`dict[str, str]` or `list[str]`, *optional*): label texts, by label string or aligned with
                 `all_labels`.
         """
-        first_seen: dict[str, int] = {} if all_labels is None else {str(label): i for i, label in enumerate(all_labels)}
+        first_seen: dict[str, int] = (
+            {} if all_labels is None else {str(label): i for i, label in enumerate(all_labels)}
+        )
         if all_labels is not None and len(first_seen) != len(all_labels):
             raise XMCInputError("all_labels contains duplicated label strings.")
         flat_ids: list[int] = []
@@ -244,7 +247,10 @@ class LabelVocabulary:
 
     @classmethod
     def from_pretrained(
-        cls, directory_or_repo_id: str | os.PathLike, revision: str | None = None, token: str | bool | None = None,
+        cls,
+        directory_or_repo_id: str | os.PathLike,
+        revision: str | None = None,
+        token: str | bool | None = None,
         repo_type: str | None = None,
     ) -> LabelVocabulary:
         """Read `label_vocabulary.json` from a local directory (or the file itself), or from a Hub repository.
@@ -263,7 +269,10 @@ class LabelVocabulary:
 
             path = Path(
                 hf_hub_download(
-                    str(directory_or_repo_id), LABEL_VOCABULARY_FILE, revision=revision, token=token,
+                    str(directory_or_repo_id),
+                    LABEL_VOCABULARY_FILE,
+                    revision=revision,
+                    token=token,
                     repo_type=repo_type,
                 )
             )

@@ -10,19 +10,19 @@ from ..data.propensity import inverse_propensity
 from .inputs import as_array_like, matrix_width, num_rows, prediction_sets, ranked_prediction_ids, reference_matrix
 from .ranking import ranking_metrics
 from .set_metrics import set_metrics
-from .topk import _check_k
+from .topk import check_k
 
 AVERAGES = ("rank", "set")
 
 
-def _normalise_ks(k) -> list[int]:
+def normalise_ks(k) -> list[int]:
     if isinstance(k, Iterable) and not isinstance(k, (str, bytes)):
         ks = list(k)
         if not ks:
             raise ValueError("k must be a positive integer or a non-empty list of them, got an empty list.")
     else:
         ks = [k]
-    return sorted({_check_k(value) for value in ks})
+    return sorted({check_k(value) for value in ks})
 
 
 def _resolve_num_labels(num_labels, predictions, references, label_counts) -> int | None:
@@ -89,7 +89,7 @@ def compute_xmc_metrics(
     """
     if average not in AVERAGES:
         raise ValueError(f"average must be one of {AVERAGES}, got {average!r}.")
-    ks = _normalise_ks(k)
+    ks = normalise_ks(k)
     if label_counts is None:
         given = {"num_train_docs": num_train_docs, "propensity_a": propensity_a, "propensity_b": propensity_b}
         given["propensity"] = propensity
@@ -115,12 +115,12 @@ def compute_xmc_metrics(
     reference_csr = reference_matrix(references, num_labels)
     num_labels = reference_csr.shape[1]
 
+    inv_propensity = None
+    if label_counts is not None:  # also validates the counts and the propensity settings in "set" mode
+        inv_propensity = inverse_propensity(label_counts, num_train_docs, propensity_a, propensity_b, propensity)
     if average == "set":
         indptr, ids = prediction_sets(predictions, num_labels)
         return set_metrics(indptr, ids, reference_csr, ks, label_counts)
 
-    inv_propensity = None
-    if label_counts is not None:
-        inv_propensity = inverse_propensity(label_counts, num_train_docs, propensity_a, propensity_b, propensity)
     ids = ranked_prediction_ids(predictions, max(ks), num_labels)
     return ranking_metrics(ids, reference_csr, ks, inv_propensity)

@@ -79,7 +79,8 @@ def ragged_to_csr_arrays(rows, name: str, max_per_row: int | None = None) -> tup
     return indptr, flat
 
 
-def _csr_arrays_to_padded(indptr: np.ndarray, flat: np.ndarray, width: int) -> np.ndarray:
+def padded_ids_from_csr_arrays(indptr: np.ndarray, flat: np.ndarray, width: int) -> np.ndarray:
+    """Ragged ids given as `(indptr, flat)` -> an `(n, width)` int64 array, rows cut at ``width``, padded with -1."""
     n = indptr.size - 1
     lengths = np.minimum(np.diff(indptr), width)
     out = np.full((n, width), PAD_ID, dtype=np.int64)
@@ -148,7 +149,7 @@ def ranked_prediction_ids(predictions, k: int, num_labels: int | None) -> np.nda
             return ranked_prediction_ids(_score_rows(predictions, name), k, num_labels)
         else:
             indptr, flat = ragged_to_csr_arrays(predictions, name, max_per_row=k)
-            ids = _csr_arrays_to_padded(indptr, np.where(flat < 0, PAD_ID, flat), k)
+            ids = padded_ids_from_csr_arrays(indptr, np.where(flat < 0, PAD_ID, flat), k)
     else:
         raise ValueError(
             f"{name} must be a score matrix (numpy or scipy.sparse), an (n, k) id array or lists of ids; "
@@ -170,7 +171,7 @@ def prediction_sets(predictions, num_labels: int | None) -> tuple[np.ndarray, np
         else:
             indptr, flat = ragged_to_csr_arrays(predictions, name)
             width = int(np.diff(indptr).max(initial=0))
-            ids = _csr_arrays_to_padded(indptr, np.where(flat < 0, PAD_ID, flat), max(width, 1))
+            ids = padded_ids_from_csr_arrays(indptr, np.where(flat < 0, PAD_ID, flat), max(width, 1))
     elif isinstance(predictions, np.ndarray) and predictions.dtype.kind in "iu":
         if predictions.ndim != 2:
             raise ValueError(f"{name} as an id array must be 2-D (n, k), got shape {predictions.shape}.")

@@ -17,7 +17,7 @@ PAD_ID = -1
 _CHUNK_ELEMENTS = 1 << 22
 
 
-def _check_k(k) -> int:
+def check_k(k) -> int:
     if isinstance(k, (bool, np.bool_)) or not isinstance(k, (int, np.integer)):
         raise ValueError(f"k must be a positive integer, got {k!r}.")
     if k <= 0:
@@ -163,7 +163,7 @@ def _canonical_csr(matrix) -> sp.csr_matrix:
 
 def top_k_with_scores(scores, k: int, name: str = "scores") -> tuple[np.ndarray, np.ndarray]:
     """Like `top_k_ids`, and also return the scores of the selected entries (`-inf` where padded)."""
-    k = _check_k(k)
+    k = check_k(k)
     if sp.issparse(scores):
         matrix = _canonical_csr(scores)
         return sparse_row_top_k(matrix.indptr, matrix.indices, matrix.data.astype(np.float64, copy=False), k, name)

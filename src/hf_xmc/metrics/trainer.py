@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from .core import _normalise_ks, compute_xmc_metrics
+from .core import compute_xmc_metrics, normalise_ks
 
 LABEL_FORMATS = ("auto", "multi_hot", "ids")
 
@@ -30,7 +30,7 @@ def make_preprocess_logits_for_metrics(k=5):
         `Callable[[torch.Tensor, torch.Tensor], torch.Tensor]`: `(logits, labels) -> ids` of shape `(batch, max(k))`
         (fewer columns when the model has fewer labels). Ties follow `torch.topk`'s order.
     """
-    top = max(_normalise_ks(k))
+    top = max(normalise_ks(k))
 
     def preprocess_logits_for_metrics(logits, labels):
         if isinstance(logits, (tuple, list)):
@@ -66,6 +66,11 @@ def label_ids_to_references(label_ids, label_format: str = "auto", num_labels: i
         label_format = "multi_hot" if binary and width_matches else "ids"
     if label_format == "multi_hot":
         return label_ids
+    if label_ids.dtype.kind == "f" and not np.array_equal(label_ids, np.round(label_ids)):
+        raise ValueError(
+            "label_ids are neither multi-hot (0/1) nor integer label ids (found fractional values, e.g. smoothed "
+            "labels); pass label_format='multi_hot' with hard 0/1 labels."
+        )
     ids = label_ids.astype(np.int64)
     kept = ids >= 0
     flat = ids[kept]
@@ -99,7 +104,7 @@ def make_compute_metrics(
         `Callable[[EvalPrediction], dict[str, float]]`. Predictions may be top-k ids (from
         `make_preprocess_logits_for_metrics`) or full logits.
     """
-    ks = _normalise_ks(k)
+    ks = normalise_ks(k)
     if label_format not in LABEL_FORMATS:
         raise ValueError(f"label_format must be one of {LABEL_FORMATS}, got {label_format!r}.")
     if label_counts is not None:

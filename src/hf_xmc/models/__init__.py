@@ -6,7 +6,6 @@ from transformers import AutoConfig, AutoModel, AutoModelForSequenceClassificati
 
 from .aplc import EncoderAPLCConfig, EncoderWithAPLC, XLNetAPLCConfig, XLNetWithAPLC
 
-
 _MODELS = ((XLNetAPLCConfig, XLNetWithAPLC), (EncoderAPLCConfig, EncoderWithAPLC))
 
 

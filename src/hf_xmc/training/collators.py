@@ -10,7 +10,6 @@ from transformers import PreTrainedTokenizerBase
 
 from ..data.errors import XMCInputError
 
-
 LABEL_FORMATS = ("ids", "multi_hot")
 LABEL_PAD_ID = -1
 TOKENIZER_COLUMNS = ("input_ids", "attention_mask", "token_type_ids")

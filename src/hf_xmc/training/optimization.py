@@ -16,7 +16,6 @@ from torch.optim.lr_scheduler import LambdaLR
 from transformers import Trainer, TrainingArguments
 from transformers.trainer_pt_utils import get_parameter_names
 
-
 # The parameter-name patterns Trainer exempts from weight decay (biases and norms).
 NO_DECAY_NAME_PATTERNS = [r"bias", r"layernorm", r"rmsnorm", r"(?:^|\.)norm(?:$|\.)", r"_norm(?:$|\.)"]
 HIDDEN_LAYER_ATTRIBUTE = "hidden_layer"
@@ -105,7 +104,9 @@ def get_slanted_triangular_schedule(
         raise ValueError(f"num_training_steps must be >= 1, got {num_training_steps}")
     if not 0 <= num_warmup_steps <= num_training_steps:
         raise ValueError(f"num_warmup_steps must be in [0, {num_training_steps}], got {num_warmup_steps}")
-    factor = partial(slanted_triangular_factor, num_warmup_steps=num_warmup_steps, num_training_steps=num_training_steps)
+    factor = partial(
+        slanted_triangular_factor, num_warmup_steps=num_warmup_steps, num_training_steps=num_training_steps
+    )
     return LambdaLR(optimizer, factor, last_epoch)
 
 

@@ -19,6 +19,7 @@ import numpy as np
 import pyarrow as pa
 
 from hf_xmc.metrics import compute_xmc_metrics
+from hf_xmc.metrics.inputs import padded_ids_from_csr_arrays
 
 _CITATION = """\
 @inproceedings{jain2016extreme,
@@ -94,6 +95,56 @@ _SCORE_ROWS = datasets.Features(
         "references": datasets.Sequence(datasets.Value("int64")),
     }
 )
+
+
+def _score_matrix(column):
+    """An Arrow column of equally long float lists -> the (n, L) score matrix."""
+    lists = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    offsets = lists.offsets.to_numpy().astype(np.int64)
+    lengths = np.diff(offsets)
+    if lengths.size and (lengths != lengths[0]).any():
+        raise ValueError("predictions: every score row must have one score per label (rows of different lengths).")
+    width = int(lengths[0]) if lengths.size else 0
+    values = lists.values.to_numpy(zero_copy_only=False)[offsets[0] : offsets[-1]]
+    return values.astype(np.float64).reshape(lengths.size, width)
+
+
+_CONFIGURATIONS = {"default": _ID_LISTS, "labels": _STRING_LISTS, "scores": _SCORE_ROWS}
+
+
+def _strings_to_ids(rows, label_to_id, unknown_id, name):
+    ids = []
+    for row_number, row in enumerate(rows):
+        row_ids = [label_to_id.get(label, unknown_id) for label in row]
+        if unknown_id is None and None in row_ids:
+            unknown = [label for label in row if label not in label_to_id]
+            raise ValueError(f"{name} row {row_number} contains labels that are not in label_names: {unknown[:5]}.")
+        ids.append(row_ids)
+    return ids
+
+
+def _largest_k(k):
+    """max(k) when k is valid, else None (the core then reports the problem)."""
+    values = list(k) if isinstance(k, (list, tuple, np.ndarray)) else [k]
+    if values and all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v > 0 for v in values):
+        return int(max(values))
+    return None
+
+
+def _padded_ids(column, width=None):
+    """An Arrow list column -> an (n, width) int64 id array padded with -1, without building Python ints.
+
+    Args:
+        column (`pyarrow.ChunkedArray` of lists of int64): one list per document.
+        width (`int`, *optional*): keep at most this many ids per document (default: the longest list).
+    """
+    lists = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    offsets = lists.offsets.to_numpy().astype(np.int64)
+    values = lists.values.to_numpy(zero_copy_only=False)
+    if width is None:
+        width = int(np.diff(offsets).max(initial=0))
+    return padded_ids_from_csr_arrays(offsets - offsets[0], values[offsets[0] :], max(width, 1))
+
 
 _CONFIGURATIONS = {"default": _ID_LISTS, "labels": _STRING_LISTS, "scores": _SCORE_ROWS}
 
@@ -175,8 +226,10 @@ class XmcMetrics(evaluate.Metric):
         label_names=None,
     ):
         is_strings = self.config_name == "labels"
-        if is_strings or self.config_name == "scores":
+        if is_strings:
             predictions, references = predictions.to_pylist(), references.to_pylist()
+        elif self.config_name == "scores":
+            predictions, references = _score_matrix(predictions), references.to_pylist()
         else:
             predictions = _padded_ids(predictions, None if average == "set" else _largest_k(k))
             references = references.to_pylist()
@@ -189,11 +242,6 @@ class XmcMetrics(evaluate.Metric):
             references = _strings_to_ids(references, label_to_id, None, "references")
         if label_names is not None:
             num_labels = len(label_names) if num_labels is None else num_labels
-        if self.config_name == "scores":
-            predictions = [np.asarray(row, dtype=np.float64) for row in predictions]
-            if len({row.size for row in predictions}) > 1:
-                raise ValueError("predictions: every score row must have one score per label (same length).")
-            predictions = np.stack(predictions) if predictions else np.zeros((0, 0))
         results = compute_xmc_metrics(
             predictions,
             references,

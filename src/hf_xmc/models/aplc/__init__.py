@@ -5,15 +5,14 @@ from __future__ import annotations
 from .aplc import (
     AdaptiveProbabilisticLabelClusters,
     eq6_num_parameters,
-    log1mexp,
     resolve_cluster_sizes,
+    tail_label_logits,
 )
 from .configuration_encoder_aplc import EncoderAPLCConfig
 from .configuration_xlnet_aplc import XLNetAPLCConfig
 from .heads import XMCClassifierOutput, pool_hidden_states
 from .modeling_encoder_aplc import EncoderWithAPLC
 from .modeling_xlnet_aplc import XLNetWithAPLC
-
 
 __all__ = [
     "AdaptiveProbabilisticLabelClusters",
@@ -23,7 +22,7 @@ __all__ = [
     "XLNetWithAPLC",
     "XMCClassifierOutput",
     "eq6_num_parameters",
-    "log1mexp",
     "pool_hidden_states",
     "resolve_cluster_sizes",
+    "tail_label_logits",
 ]

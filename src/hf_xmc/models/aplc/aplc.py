@@ -16,11 +16,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-
 DEFAULT_LABEL_CUTOFFS = (0.5, 0.5)
 TAIL_PROJECTIONS = ("linear", "layernorm_relu")
-# BCELoss clamps log-probabilities at -100; the dense reference and the reference code do the same.
-_MIN_LOG_PROB = -100.0
 
 
 def resolve_cluster_sizes(label_cutoffs: Sequence[int | float] | None, num_labels: int) -> list[int]:
@@ -91,17 +88,17 @@ def eq6_num_parameters(in_features: int, cluster_sizes: Sequence[int], dim_decay
     return count
 
 
-def log1mexp(log_p: torch.Tensor) -> torch.Tensor:
-    """`log(1 - exp(log_p))` for `log_p <= 0`, computed stably (Mächler 2012); clamped like `BCELoss`."""
-    log_p = log_p.clamp(max=-torch.finfo(log_p.dtype).tiny)
-    near_zero = log_p > -math.log(2.0)
-    result = torch.where(near_zero, torch.log(-torch.expm1(log_p)), torch.log1p(-torch.exp(log_p)))
-    return result.clamp(min=_MIN_LOG_PROB)
+def tail_label_logits(root_logits: torch.Tensor, tail_logits: torch.Tensor) -> torch.Tensor:
+    """Logit of a tail label's probability `p = σ(r)·σ(t)` (eq. 2), so that `sigmoid(result) == p`.
 
+    `p / (1 - p) = e^r e^t / (1 + e^r + e^t)`, hence `logit(p) = r + t - log(e^softplus(r) + e^t)`: one stable
+    `logaddexp` per label instead of log-probabilities and `log(1 - p)`.
 
-def log_prob_to_logit(log_p: torch.Tensor) -> torch.Tensor:
-    """The logit `log p - log(1 - p)` of a probability given in log space: `sigmoid(logit) == p`."""
-    return log_p - log1mexp(log_p)
+    Args:
+        root_logits (`torch.Tensor` of shape `(rows, 1)`): the cluster's root logit `r` for each row.
+        tail_logits (`torch.Tensor` of shape `(rows, cluster_size)`): the labels' logits `t` inside the cluster.
+    """
+    return root_logits + tail_logits - torch.logaddexp(F.softplus(root_logits), tail_logits)
 
 
 class TailCluster(nn.Module):
@@ -166,7 +163,7 @@ class AdaptiveProbabilisticLabelClusters(nn.Module):
 
     # ----------------------------------------------------------------------------------------------------- labels
     def _positive_pairs(self, labels: torch.Tensor, batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """(row, label id) of every positive label; validates shapes and ids."""
+        """(row, label id) of every positive label, each pair once; validates shapes and ids."""
         if labels.dim() != 2 or labels.shape[0] != batch_size:
             raise ValueError(
                 f"labels must be a 2-d tensor with one row per example ({batch_size}), got shape {tuple(labels.shape)}"
@@ -179,15 +176,16 @@ class AdaptiveProbabilisticLabelClusters(nn.Module):
                 )
             rows, ids = (labels > 0).nonzero(as_tuple=True)
             return rows, ids
-        valid = labels >= 0
-        rows, positions = valid.nonzero(as_tuple=True)
+        rows, positions = (labels >= 0).nonzero(as_tuple=True)
         ids = labels[rows, positions].long()
         if ids.numel() and int(ids.max()) >= self.num_labels:
             raise ValueError(
                 f"label id {int(ids.max())} is out of range for num_labels={self.num_labels} "
                 "(ids are 0-based; pad id lists with negative values such as -1)"
             )
-        return rows, ids
+        # A label listed twice (e.g. the reference code's padding by repetition) is still one positive.
+        pairs = torch.unique(rows * self.num_labels + ids)
+        return pairs // self.num_labels, pairs % self.num_labels
 
     def _cluster_of(self, ids: torch.Tensor) -> torch.Tensor:
         starts = torch.tensor(self.cluster_offsets[1:], device=ids.device, dtype=ids.dtype)
@@ -215,15 +213,15 @@ class AdaptiveProbabilisticLabelClusters(nn.Module):
         head_logits = self.head(hidden)
         label_logits, root_logits = head_logits[:, : self.head_size], head_logits[:, self.head_size :]
 
-        head_targets = torch.zeros_like(label_logits)
+        # Summed BCE-with-logits over a row is Σ softplus(x) - Σ_positives x: no dense target tensor is needed.
         in_head = cluster == 0
-        head_targets[rows[in_head], ids[in_head]] = 1.0
-        per_example = F.binary_cross_entropy_with_logits(label_logits, head_targets, reduction="none").sum(1)
+        per_example = F.softplus(label_logits).sum(1)
+        per_example = per_example.index_add(0, rows[in_head], -label_logits[rows[in_head], ids[in_head]])
 
         accessed = torch.zeros(batch_size, self.num_tail_clusters + 1, dtype=torch.bool, device=hidden.device)
         accessed[rows, cluster] = True
         tail_accessed = accessed[:, 1:]
-        # BCE with target 0 is softplus(logit); the root of an accessed cluster enters through σ(root)·σ(tail).
+        # BCE with target 0 on the root of a cluster without positives; an accessed root enters via σ(root)·σ(tail).
         per_example = per_example + (F.softplus(root_logits) * (~tail_accessed)).sum(1)
         sizes = torch.tensor(self.cluster_sizes[1:], device=hidden.device, dtype=per_example.dtype)
         denominator = self.head_size + torch.where(tail_accessed, sizes, torch.ones_like(sizes)).sum(1)
@@ -233,53 +231,75 @@ class AdaptiveProbabilisticLabelClusters(nn.Module):
             # Run even when no row accesses the cluster: an empty matmul keeps every parameter in the graph (DDP).
             selected_rows = tail_accessed[:, index].nonzero(as_tuple=True)[0]
             compact_row[selected_rows] = torch.arange(selected_rows.numel(), device=hidden.device)
-            in_cluster = cluster == index + 1
             tail_logits = tail(hidden.index_select(0, selected_rows))
-            targets = torch.zeros_like(tail_logits)
-            targets[compact_row[rows[in_cluster]], ids[in_cluster] - self.cluster_offsets[index + 1]] = 1.0
-            root_log_p = F.logsigmoid(root_logits.index_select(0, selected_rows)[:, index : index + 1])
-            log_p = root_log_p + F.logsigmoid(tail_logits)
-            terms = targets * log_p.clamp(min=_MIN_LOG_PROB) + (1.0 - targets) * log1mexp(log_p)
-            per_example = per_example.index_add(0, selected_rows, -terms.sum(1))
+            root = root_logits.index_select(0, selected_rows)[:, index : index + 1]
+            softplus_root = F.softplus(root)
+            # -log(1 - p) summed over the cluster, with log(1 - p) = logaddexp(softplus(r), t) - softplus(r) - softplus(t)
+            negatives = (
+                F.softplus(tail_logits).sum(1)
+                + tail_logits.shape[1] * softplus_root[:, 0]
+                - torch.logaddexp(softplus_root, tail_logits).sum(1)
+            )
+            # positives swap -log(1 - p) for -log p: subtract logit(p) at each positive label
+            in_cluster = cluster == index + 1
+            positive_rows = compact_row[rows[in_cluster]]
+            positive_logits = tail_label_logits(
+                root[positive_rows],
+                tail_logits[positive_rows, ids[in_cluster] - self.cluster_offsets[index + 1], None],
+            )[:, 0]
+            negatives = negatives.index_add(0, positive_rows, -positive_logits)
+            per_example = per_example.index_add(0, selected_rows, negatives)
         return (per_example / denominator).mean()
 
     # -------------------------------------------------------------------------------------------------- inference
     def log_probs(self, hidden: torch.Tensor, chunk_size: int | None = None) -> torch.Tensor:
-        """`log p(y|x)` of eq. 2 for every label, in label-id order.
+        """`log p(y|x)` of eq. 2 for every label, in label-id order, `(batch, num_labels)` (see `logits`)."""
+        return self._score_all(hidden, chunk_size, log_space=True)
+
+    def logits(self, hidden: torch.Tensor, chunk_size: int | None = None) -> torch.Tensor:
+        """Logits of the APLC probabilities for every label (`sigmoid(logits) == p(y|x)` of eq. 2), in label-id order.
 
         Args:
             hidden (`torch.Tensor` of shape `(batch, in_features)`)
             chunk_size (`int`, *optional*): rows scored at once, bounding the temporaries to `chunk_size x num_labels`
-                (default: all rows when `batch x num_labels <= 2**24`, else as many rows as fit in that).
+                (default: as many rows as fit in 2**24 scores).
 
         Returns:
             `torch.Tensor` of shape `(batch, num_labels)`.
         """
+        return self._score_all(hidden, chunk_size, log_space=False)
+
+    def _score_all(self, hidden: torch.Tensor, chunk_size: int | None, log_space: bool) -> torch.Tensor:
         if chunk_size is None:
             chunk_size = max(1, (1 << 24) // self.num_labels)
-        chunks = []
+        scores = hidden.new_empty(hidden.shape[0], self.num_labels)
         for start in range(0, hidden.shape[0], chunk_size):
             chunk = hidden[start : start + chunk_size]
+            rows = slice(start, start + chunk.shape[0])
             head_logits = self.head(chunk)
-            root_log_p = F.logsigmoid(head_logits[:, self.head_size :])
-            parts = [F.logsigmoid(head_logits[:, : self.head_size])]
+            head_part = head_logits[:, : self.head_size]
+            scores[rows, : self.head_size] = F.logsigmoid(head_part) if log_space else head_part
             for index, tail in enumerate(self.tail_clusters):
-                parts.append(root_log_p[:, index : index + 1] + F.logsigmoid(tail(chunk)))
-            chunks.append(torch.cat(parts, dim=1))
-        return torch.cat(chunks, dim=0) if chunks else hidden.new_zeros(0, self.num_labels)
-
-    def logits(self, hidden: torch.Tensor, chunk_size: int | None = None) -> torch.Tensor:
-        """Logits of the APLC probabilities (`sigmoid(logits) == p(y|x)`), `(batch, num_labels)` in label-id order."""
-        return log_prob_to_logit(self.log_probs(hidden, chunk_size))
+                root = head_logits[:, self.head_size + index, None]
+                columns = slice(
+                    self.cluster_offsets[index + 1], self.cluster_offsets[index + 1] + tail.output.out_features
+                )
+                tail_logits = tail(chunk)
+                scores[rows, columns] = (
+                    F.logsigmoid(root) + F.logsigmoid(tail_logits)
+                    if log_space
+                    else tail_label_logits(root, tail_logits)
+                )
+        return scores
 
     @torch.no_grad()
     def top_k(self, hidden: torch.Tensor, k: int, beam: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """The `k` most probable labels without scoring every label.
 
         Scores the head, then visits a tail cluster only for the rows whose root probability `σ(root_i)` still exceeds
-        their current k-th best probability: every label of that cluster has `p <= σ(root_i)`, so skipping it cannot
+        their current k-th best probability: every label of that cluster has `p < σ(root_i)`, so skipping it cannot
         change the result (exact). With `beam`, each row also visits at most its `beam` most probable tail clusters
-        (approximate, faster).
+        (approximate, faster). Everything is compared in logit space (monotone in `p`).
 
         Args:
             hidden (`torch.Tensor` of shape `(batch, in_features)`)
@@ -296,32 +316,32 @@ class AdaptiveProbabilisticLabelClusters(nn.Module):
             raise ValueError(f"beam must be >= 0, got {beam}")
         batch_size = hidden.shape[0]
         head_logits = self.head(hidden)
-        root_log_p = F.logsigmoid(head_logits[:, self.head_size :])
-        # sigmoid is monotone: rank raw logits, convert only the k winners.
+        root_logits = head_logits[:, self.head_size :]
         head_k = min(k, self.head_size)
         best_logits, best_ids = head_logits[:, : self.head_size].topk(head_k, dim=1)
-        best_log_p = F.logsigmoid(best_logits)
         if head_k < k:
             pad = k - head_k
-            best_log_p = torch.cat([best_log_p, best_log_p.new_full((batch_size, pad), -math.inf)], dim=1)
+            best_logits = torch.cat([best_logits, best_logits.new_full((batch_size, pad), -math.inf)], dim=1)
             best_ids = torch.cat([best_ids, best_ids.new_full((batch_size, pad), -1)], dim=1)
 
-        allowed = torch.ones_like(root_log_p, dtype=torch.bool)
+        allowed = torch.ones_like(root_logits, dtype=torch.bool)
         if beam is not None and beam < self.num_tail_clusters:
             allowed = torch.zeros_like(allowed)
             if beam > 0:
-                allowed.scatter_(1, root_log_p.topk(beam, dim=1).indices, True)
+                allowed.scatter_(1, root_logits.topk(beam, dim=1).indices, True)
         # Visit the most probable clusters first, so the threshold rises early and prunes more.
-        cluster_order = root_log_p.max(dim=0).values.argsort(descending=True).tolist() if batch_size else []
+        cluster_order = root_logits.max(dim=0).values.argsort(descending=True).tolist() if batch_size else []
         for index in cluster_order:
-            rows = ((root_log_p[:, index] > best_log_p[:, -1]) & allowed[:, index]).nonzero(as_tuple=True)[0]
+            rows = ((root_logits[:, index] > best_logits[:, -1]) & allowed[:, index]).nonzero(as_tuple=True)[0]
             if rows.numel() == 0:
                 continue
             tail_logits = self.tail_clusters[index](hidden.index_select(0, rows))
             tail_best, tail_ids = tail_logits.topk(min(k, tail_logits.shape[1]), dim=1)
-            candidate_log_p = torch.cat([best_log_p[rows], root_log_p[rows, index, None] + F.logsigmoid(tail_best)], 1)
+            candidate_logits = torch.cat(
+                [best_logits[rows], tail_label_logits(root_logits[rows, index, None], tail_best)], 1
+            )
             candidate_ids = torch.cat([best_ids[rows], tail_ids + self.cluster_offsets[index + 1]], dim=1)
-            merged_log_p, order = candidate_log_p.topk(k, dim=1)
-            best_log_p[rows] = merged_log_p
+            merged_logits, order = candidate_logits.topk(k, dim=1)
+            best_logits[rows] = merged_logits
             best_ids[rows] = candidate_ids.gather(1, order)
-        return log_prob_to_logit(best_log_p), best_ids
+        return best_logits, best_ids

@@ -60,7 +60,9 @@ class XLNetAPLCConfig(XLNetConfig):
         resolve_cluster_sizes(self.label_cutoffs, self.num_labels)
         tail_dimensions(self.aplc_hidden_size or self.d_model, 0, self.dim_decay_factor)
         if self.summary_type not in ("last", "first", "mean"):
-            raise ValueError(f"summary_type must be 'last', 'first' or 'mean' for XLNetWithAPLC, got {self.summary_type!r}")
+            raise ValueError(
+                f"summary_type must be 'last', 'first' or 'mean' for XLNetWithAPLC, got {self.summary_type!r}"
+            )
         if self.tail_projection not in TAIL_PROJECTIONS:
             raise ValueError(f"tail_projection must be one of {TAIL_PROJECTIONS}, got {self.tail_projection!r}")
         if self.aplc_hidden_size is not None and self.aplc_hidden_size < 1:

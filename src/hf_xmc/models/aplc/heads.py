@@ -14,7 +14,6 @@ from transformers.modeling_outputs import SequenceClassifierOutput
 
 from .aplc import AdaptiveProbabilisticLabelClusters
 
-
 POOLING_MODES = ("last", "cls", "mean")
 
 
@@ -35,9 +34,7 @@ class XMCClassifierOutput(SequenceClassifierOutput):
     top_k_ids: torch.LongTensor | None = None
 
 
-def pool_hidden_states(
-    hidden_states: torch.Tensor, attention_mask: torch.Tensor | None, pooling: str
-) -> torch.Tensor:
+def pool_hidden_states(hidden_states: torch.Tensor, attention_mask: torch.Tensor | None, pooling: str) -> torch.Tensor:
     """One vector per sequence.
 
     Args:

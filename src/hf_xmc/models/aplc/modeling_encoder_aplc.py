@@ -15,7 +15,6 @@ from .aplc import AdaptiveProbabilisticLabelClusters
 from .configuration_encoder_aplc import EncoderAPLCConfig
 from .heads import APLCHiddenLayer, XMCClassifierOutput, aplc_head_outputs, init_aplc_modules, pool_hidden_states
 
-
 AUTO_MAP = {
     "AutoConfig": "configuration_encoder_aplc.EncoderAPLCConfig",
     "AutoModel": "modeling_encoder_aplc.EncoderWithAPLC",

@@ -14,7 +14,6 @@ from .aplc import AdaptiveProbabilisticLabelClusters
 from .configuration_xlnet_aplc import XLNetAPLCConfig
 from .heads import APLCHiddenLayer, XMCClassifierOutput, aplc_head_outputs, init_aplc_modules, pool_hidden_states
 
-
 AUTO_MAP = {
     "AutoConfig": "configuration_xlnet_aplc.XLNetAPLCConfig",
     "AutoModel": "modeling_xlnet_aplc.XLNetWithAPLC",
@@ -86,9 +85,7 @@ class XLNetWithAPLC(XLNetPreTrainedModel):
         pooled = pool_hidden_states(outputs.last_hidden_state, attention_mask, self.config.summary_type)
         features = self.hidden_layer(pooled)
         head = aplc_head_outputs(self.config, self.aplc, features, labels, top_k, return_logits)
-        return XMCClassifierOutput(
-            **head, hidden_states=outputs.hidden_states, attentions=outputs.attentions
-        )
+        return XMCClassifierOutput(**head, hidden_states=outputs.hidden_states, attentions=outputs.attentions)
 
 
 __all__ = ["XLNetWithAPLC"]
