@@ -25,6 +25,7 @@ def write(path, text):
     return path
 
 
+@pytest.mark.real_data
 def test_bibtex_with_split_files_matches_header_and_provenance(xmc_repo_dir):
     xmc = load_xmc_dataset(xmc_repo_dir / "Bibtex")
     assert {split: len(data) for split, data in xmc.splits.items()} == {"train": 4835, "test": 2560}
@@ -38,6 +39,7 @@ def test_bibtex_with_split_files_matches_header_and_provenance(xmc_repo_dir):
     )
 
 
+@pytest.mark.real_data
 def test_bibtex_parse_equals_sklearn(xmc_repo_dir):
     path = xmc_repo_dir / "Bibtex" / "Bibtex_data.txt"
     bow = read_bow_file(path)

@@ -22,6 +22,7 @@ def write(path, text):
     return path
 
 
+@pytest.mark.real_data
 def test_amazon_670k_small_attentionxml_round_trip(xmc_repo_dir):
     folder = xmc_repo_dir / "Amazon-670K-small"
     assert detect_layout(folder) == "attentionxml"
@@ -164,6 +165,7 @@ def test_parquet_layout_round_trip_and_load_dataset(tmp_path):
     assert "config_name: labels" in card and "multi-label-classification" in card and "license: mit" in card
 
 
+@pytest.mark.real_data
 def test_parquet_keeps_features_and_label_texts(debtags_dir, xmc_repo_dir, tmp_path):
     bibtex = load_xmc_dataset(xmc_repo_dir / "Bibtex")
     again = load_xmc_dataset(save_xmc_dataset_parquet(bibtex, tmp_path / "bibtex"))

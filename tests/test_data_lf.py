@@ -78,6 +78,7 @@ def test_debtags_columns_vocabulary_and_text(debtags):
     assert (vocabulary.counts[-9:] == 0).all() and (vocabulary.counts[:-9] > 0).all()
 
 
+@pytest.mark.real_data
 def test_shared_debtags_round_trips_label_strings(debtags_dir):
     xmc = load_xmc_dataset(debtags_dir)
     with gzip.open(debtags_dir / "lbl.json.gz", "rt") as handle:
@@ -92,6 +93,7 @@ def test_shared_debtags_round_trips_label_strings(debtags_dir):
     assert xmc.label_matrix("test").shape == (9071, 598)
 
 
+@pytest.mark.real_data
 def test_validation_is_carved_from_train(debtags_dir):
     xmc = load_xmc_dataset(debtags_dir, validation_size=0.1, seed=3)
     assert len(xmc["validation"]) == 2123 and len(xmc["train"]) == 21229 - 2123 and len(xmc["test"]) == 9071

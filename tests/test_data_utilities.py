@@ -76,6 +76,7 @@ def test_balanced_tree_leaves_are_balanced_small_and_seeded(sparse):
         assert all(len(set(clusters[i * 25 : (i + 1) * 25])) == 1 for i in range(8))
 
 
+@pytest.mark.real_data
 def test_balanced_tree_on_real_bibtex_pifa(xmc_repo_dir):
     xmc = load_xmc_dataset(xmc_repo_dir / "Bibtex")
     pifa = pifa_from_xmc(xmc)

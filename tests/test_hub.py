@@ -36,18 +36,25 @@ def _logits(model, tokenizer) -> torch.Tensor:
         return model(**tokenizer(TEXTS, padding=True, return_tensors="pt")).logits
 
 
-@pytest.fixture(scope="module", params=sorted(VARIANTS))
-def pushed(request, fake_hub):
-    """An APLC model of each variant pushed to the loopback Hub: `(repo_id, model, tokenizer, vocabulary)`."""
-    variant, make_tokenizer = VARIANTS[request.param]
-    tokenizer = make_tokenizer()
-    vocabulary = tiny_vocabulary()
-    model = tiny_aplc_model(variant, tokenizer, num_labels=len(vocabulary))
-    repo_id = f"fake-user/tiny-aplc-{variant}"
-    push_xmc_model(
-        model, repo_id, tokenizer=tokenizer, vocabulary=vocabulary, metrics=METRICS, dataset_name="tiny-tags"
-    )
-    return repo_id, model, tokenizer, vocabulary
+@pytest.fixture(scope="module")
+def pushed_models(fake_hub):
+    """An APLC model of each variant pushed to the loopback Hub: `{variant: (repo_id, model, tokenizer, vocabulary)}`."""
+    pushed = {}
+    for variant, make_tokenizer in VARIANTS.values():
+        tokenizer = make_tokenizer()
+        vocabulary = tiny_vocabulary()
+        model = tiny_aplc_model(variant, tokenizer, num_labels=len(vocabulary))
+        repo_id = f"fake-user/tiny-aplc-{variant}"
+        push_xmc_model(
+            model, repo_id, tokenizer=tokenizer, vocabulary=vocabulary, metrics=METRICS, dataset_name="tiny-tags"
+        )
+        pushed[variant] = (repo_id, model, tokenizer, vocabulary)
+    return pushed
+
+
+@pytest.fixture(params=sorted(VARIANTS))
+def pushed(request, pushed_models):
+    return pushed_models[request.param]
 
 
 def test_push_writes_a_complete_checkpoint(pushed, fake_hub):
@@ -103,28 +110,32 @@ REMOTE_CODE_SCRIPT = textwrap.dedent(
     import torch
     from transformers import AutoModel, AutoTokenizer
 
-    repo_id, texts = sys.argv[1], json.loads(sys.argv[2])
-    model = AutoModel.from_pretrained(repo_id, trust_remote_code=True).eval()
-    tokenizer = AutoTokenizer.from_pretrained(repo_id, trust_remote_code=True)  # config.json names remote code
-    with torch.no_grad():
-        logits = model(**tokenizer(texts, padding=True, return_tensors="pt")).logits
-    print(json.dumps({"module": type(model).__module__, "logits": logits.tolist(),
-                      "hf_xmc_imported": any(m.startswith("hf_xmc") for m in sys.modules)}))
+    results = {}
+    for repo_id in json.loads(sys.argv[1]):
+        model = AutoModel.from_pretrained(repo_id, trust_remote_code=True).eval()
+        tokenizer = AutoTokenizer.from_pretrained(repo_id, trust_remote_code=True)  # config.json names remote code
+        with torch.no_grad():
+            logits = model(**tokenizer(json.loads(sys.argv[2]), padding=True, return_tensors="pt")).logits
+        results[repo_id] = {"module": type(model).__module__, "logits": logits.tolist()}
+    print(json.dumps({"models": results, "hf_xmc_imported": any(m.startswith("hf_xmc") for m in sys.modules)}))
     """
 )
 
 
-def test_from_pretrained_without_hf_xmc_uses_the_remote_code(pushed, tmp_path):
-    repo_id, model, tokenizer, _ = pushed
+def test_from_pretrained_without_hf_xmc_uses_the_remote_code(pushed_models, tmp_path):
     env = {**os.environ, "HF_HOME": str(tmp_path / "hf_home")}  # empty cache: everything comes over HTTP
+    repo_ids = [repo_id for repo_id, *_ in pushed_models.values()]
     completed = subprocess.run(
-        [sys.executable, "-c", REMOTE_CODE_SCRIPT, repo_id, json.dumps(TEXTS)],
+        [sys.executable, "-c", REMOTE_CODE_SCRIPT, json.dumps(repo_ids), json.dumps(TEXTS)],
         env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL,
     )  # fmt: skip
     assert completed.returncode == 0, completed.stderr[-3000:]
     result = json.loads(completed.stdout.strip().splitlines()[-1])
-    assert result["module"].startswith("transformers_modules.") and not result["hf_xmc_imported"]
-    torch.testing.assert_close(torch.tensor(result["logits"]), _logits(model, tokenizer), rtol=0, atol=1e-6)
+    assert not result["hf_xmc_imported"]
+    for repo_id, model, tokenizer, _ in pushed_models.values():
+        loaded = result["models"][repo_id]
+        assert loaded["module"].startswith("transformers_modules.")  # the code copied into the repository
+        torch.testing.assert_close(torch.tensor(loaded["logits"]), _logits(model, tokenizer), rtol=0, atol=1e-6)
 
 
 # ------------------------------------------------------------------------------------------------------ bad input

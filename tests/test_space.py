@@ -125,3 +125,9 @@ def test_running_app_answers_through_gradio_client(app, checkpoint):
         assert "Enter a text" in message and not table["data"]
     finally:
         demo.close()
+
+
+def test_initial_text_is_ranked_when_the_page_opens(app, checkpoint):
+    demo = app.build_demo(model=str(checkpoint), initial_text="the debian package editor", k=2)
+    markdown = [block for block in demo.blocks.values() if isinstance(block, gradio.Markdown)]
+    assert any("Top 2 of 12 labels" in (block.value or "") for block in markdown)  # what the screenshot shows

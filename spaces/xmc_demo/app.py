@@ -109,7 +109,7 @@ def build_demo(model: str | None = None, initial_text: str | None = None, k: int
 
     Args:
         model (`str`, *optional*): the checkpoint in the model box (default: `default_model()`).
-        initial_text (`str`, *optional*): a text already in the box and ranked when the page loads.
+        initial_text (`str`, *optional*): a text already in the box, shown with its ranking when the page opens.
         k (`int`): the slider's starting value.
     """
     with gr.Blocks(title="hf-xmc: extreme multi-label classification") as demo:
@@ -123,17 +123,24 @@ def build_demo(model: str | None = None, initial_text: str | None = None, k: int
             k_slider = gr.Slider(1, MAX_K, value=k, step=1, label="Labels to show (k)", scale=1)
         text_box = gr.Textbox(value=initial_text, lines=5, label="Text", placeholder="Paste a document ...")
         button = gr.Button("Rank labels", variant="primary")
-        message = gr.Markdown()
+        # With an initial text the page opens with its ranking already rendered (no round trip to wait for).
+        initial = predict(initial_text, k, model_box.value) if initial_text else (None, None, None)
+        message = gr.Markdown(initial[0])
         plot = gr.BarPlot(
-            x="label", y="score", color="status", sort="-y", y_lim=[0, 1], x_label_angle=-30, label="Label scores"
+            initial[1],
+            x="label",
+            y="score",
+            color="status",
+            sort="-y",
+            y_lim=[0, 1],
+            x_label_angle=-30,
+            label="Label scores",
         )
-        table = gr.Dataframe(headers=TABLE_COLUMNS, label="Ranked labels", interactive=False)
+        table = gr.Dataframe(initial[2], headers=TABLE_COLUMNS, label="Ranked labels", interactive=False)
         gr.Examples(EXAMPLES, inputs=[text_box])
         inputs, outputs = [text_box, k_slider, model_box], [message, plot, table]
         button.click(predict, inputs=inputs, outputs=outputs, api_name="predict")
         text_box.submit(predict, inputs=inputs, outputs=outputs, api_name=False)
-        if initial_text:
-            demo.load(predict, inputs=inputs, outputs=outputs, api_name=False)
     return demo
 
 

@@ -1,15 +1,19 @@
 """Vectorised parser of the Extreme Classification Repository's BoW lines: `l1,l2,... f:v f:v ...`.
 
-The whole chunk of lines is parsed with numpy operations on its bytes (no per-token Python): tokens are found from
-character classes, integers (label and feature ids) and decimals (values) are assembled digit by digit with
-`np.add.reduceat`, and the few values numpy cannot assemble exactly (exponents, more than 15 significant digits) go
-through `float`. Every structural check runs on whole arrays too; the first offending line is reported with its
-number and problem as an `XMCInputError`.
+The whole chunk of lines is parsed with array operations on its bytes (no per-token Python): tokens are found from
+character classes with numpy, and every structural check runs on whole arrays. The numbers themselves are converted
+by Arrow's C++ CSV reader (the tokens, one a line; correctly rounded like `float`). When Arrow refuses a token, a numpy
+path assembles the numbers digit by digit and names the first bad token; the first offending line is always reported
+with its number and problem as an `XMCInputError`.
 """
 
 from __future__ import annotations
 
+import io
+
 import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pa_csv
 
 from .errors import XMCInputError
 
@@ -42,68 +46,81 @@ def _counts_to_indptr(line_of_token: np.ndarray, num_lines: int) -> np.ndarray:
     return indptr
 
 
-def _char_positions(starts: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Positions of every character of the tokens `[starts, ends)` and the token each one belongs to."""
+def _token_chars(buf: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The characters of every token as a `(n, max_length)` matrix and the mask of the real (non-padding) ones."""
     lengths = ends - starts
-    owner = np.repeat(np.arange(len(starts)), lengths)
-    offsets = np.zeros(len(starts) + 1, dtype=np.int64)
-    np.cumsum(lengths, out=offsets[1:])
-    positions = np.arange(offsets[-1], dtype=np.int64) - np.repeat(offsets[:-1] - starts, lengths)
-    return positions, owner
+    width = int(lengths.max())
+    columns = np.arange(width)
+    chars = buf[np.minimum(starts[:, None] + columns, len(buf) - 1)]
+    return chars, columns < lengths[:, None]
+
+
+def _first_bad_token(mask: np.ndarray) -> int:
+    return int(np.flatnonzero(mask.any(axis=1))[0])
+
+
+def _token_text(buf, starts, ends, token) -> str:
+    return bytes(buf[starts[token] : ends[token]]).decode("utf-8", errors="replace")
 
 
 def _parse_ints(buf, starts, ends, path, first_line, line_of_token, what):
     """Non-negative integers of the tokens `[starts, ends)`; raises for anything else."""
     if len(starts) == 0:
         return np.zeros(0, dtype=np.int64)
-    positions, owner = _char_positions(starts, ends)
-    chars = buf[positions]
-    bad_char = (chars < 48) | (chars > 57)
+    chars, valid = _token_chars(buf, starts, ends)
+    bad = valid & ((chars < 48) | (chars > 57))
     too_long = (ends - starts) > 18
-    if bad_char.any() or too_long.any():
-        token = owner[np.flatnonzero(bad_char)[0]] if bad_char.any() else np.flatnonzero(too_long)[0]
-        text = bytes(buf[starts[token] : ends[token]]).decode("utf-8", errors="replace")
+    if bad.any() or too_long.any():
+        token = _first_bad_token(bad) if bad.any() else int(np.flatnonzero(too_long)[0])
+        text = _token_text(buf, starts, ends, token)
         problem = "is negative" if text.startswith("-") else "is not a non-negative integer"
         _fail(path, first_line, line_of_token[token], f"{what} {text!r} {problem}")
-    exponents = (ends[owner] - 1 - positions).astype(np.int64)
-    digits = (chars - 48).astype(np.int64) * np.power(10, exponents, dtype=np.int64)
-    return np.add.reduceat(digits, np.flatnonzero(np.r_[True, owner[1:] != owner[:-1]]))
+    exponents = np.maximum((ends - starts)[:, None] - 1 - np.arange(chars.shape[1]), 0)
+    digits = np.where(valid, chars.astype(np.int64) - 48, 0)
+    return (digits * np.power(10, exponents, dtype=np.int64)).sum(axis=1)
 
 
 def _parse_values(buf, starts, ends, path, first_line, line_of_token):
     """Decimal values of the tokens; exact (correctly rounded) like `float()`."""
     if len(starts) == 0:
         return np.zeros(0, dtype=np.float64)
-    positions, owner = _char_positions(starts, ends)
-    chars = buf[positions]
-    is_digit = (chars >= 48) & (chars <= 57)
-    is_dot = chars == 46
-    is_sign = ((chars == 45) | (chars == 43)) & (positions == starts[owner])
-    is_exponent = (chars == 101) | (chars == 69) | ((chars == 45) | (chars == 43)) & ~is_sign
-    bad = ~(is_digit | is_dot | is_sign | is_exponent)
+    chars, valid = _token_chars(buf, starts, ends)
+    if chars.shape[1] == 1:  # one-character values (binary BoW files): digits only
+        if np.any((chars < 48) | (chars > 57)):
+            token = _first_bad_token((chars < 48) | (chars > 57))
+            _fail(
+                path,
+                first_line,
+                line_of_token[token],
+                f"feature value {_token_text(buf, starts, ends, token)!r} is not a number",
+            )
+        return (chars[:, 0] - 48).astype(np.float64)
+    is_digit = valid & (chars >= 48) & (chars <= 57)
+    is_dot = valid & (chars == 46)
+    is_sign_char = valid & ((chars == 45) | (chars == 43))
+    is_sign = is_sign_char.copy()
+    is_sign[:, 1:] = False
+    is_exponent = valid & ((chars == 101) | (chars == 69)) | (is_sign_char & ~is_sign)
+    bad = valid & ~(is_digit | is_dot | is_sign | is_exponent)
     if bad.any():
-        token = owner[np.flatnonzero(bad)[0]]
-        text = bytes(buf[starts[token] : ends[token]]).decode("utf-8", errors="replace")
+        token = _first_bad_token(bad)
+        text = _token_text(buf, starts, ends, token)
         _fail(path, first_line, line_of_token[token], f"feature value {text!r} is not a number")
-    token_starts = np.flatnonzero(np.r_[True, owner[1:] != owner[:-1]])
-    digit_count = np.add.reduceat(is_digit.astype(np.int64), token_starts)
-    dot_count = np.add.reduceat(is_dot.astype(np.int64), token_starts)
-    slow = (np.add.reduceat(is_exponent.astype(np.int64), token_starts) > 0) | (digit_count > _MAX_EXACT_DIGITS)
-    slow |= (dot_count > 1) | (digit_count == 0)
-    # digits before each character inside its token give the decimal weight of a digit and the scale of the dot
-    digits_before = np.cumsum(is_digit) - is_digit
-    digits_before = digits_before - digits_before[token_starts][owner]
-    exponent = np.where(is_digit & ~slow[owner], digit_count[owner] - digits_before - 1, 0)
-    weight = np.power(10, exponent, dtype=np.int64)
-    mantissa = np.add.reduceat(np.where(is_digit, (chars - 48).astype(np.int64) * weight, 0), token_starts)
-    digits_before_dot = np.add.reduceat(np.where(is_dot, digits_before, 0), token_starts)
+    digit_count = is_digit.sum(axis=1)
+    dot_count = is_dot.sum(axis=1)
+    slow = is_exponent.any(axis=1) | (digit_count > _MAX_EXACT_DIGITS) | (dot_count > 1) | (digit_count == 0)
+    # digits before each character give the decimal weight of a digit and the scale of the dot
+    digits_before = np.cumsum(is_digit, axis=1) - is_digit
+    exponent = np.where(is_digit & ~slow[:, None], digit_count[:, None] - digits_before - 1, 0)
+    digits = np.where(is_digit, chars.astype(np.int64) - 48, 0)
+    mantissa = (digits * np.power(10, exponent, dtype=np.int64)).sum(axis=1)
+    digits_before_dot = np.where(is_dot, digits_before, 0).sum(axis=1)
     scale = np.where(dot_count > 0, digit_count - digits_before_dot, 0)
     values = mantissa.astype(np.float64) / np.power(10.0, np.clip(scale, 0, 22))
-    negative = np.zeros(len(starts), dtype=bool)
-    negative[owner[is_sign & (chars == 45)]] = True
+    negative = (is_sign & (chars == 45)).any(axis=1)
     values[negative] = -values[negative]
     for token in np.flatnonzero(slow).tolist():
-        text = bytes(buf[starts[token] : ends[token]]).decode("ascii", errors="replace")
+        text = _token_text(buf, starts, ends, token)
         try:
             values[token] = float(text)
         except ValueError:
@@ -148,10 +165,8 @@ def parse_bow_lines(body: bytes, path, first_line: int = 1) -> ParsedBoW:
     # label field: integers separated by single commas
     label_tokens = np.flatnonzero(in_label_field)
     is_separator = (buf == _COMMA) | (buf == _COLON)
-    field_mask = np.zeros(len(buf) + 1, dtype=np.int64)
-    np.add.at(field_mask, line_starts, 1)
-    np.add.at(field_mask, label_end, -1)
-    in_field = np.cumsum(field_mask)[:-1].astype(bool)
+    field_edges = np.bincount(line_starts, minlength=len(buf) + 1) - np.bincount(label_end, minlength=len(buf) + 1)
+    in_field = np.cumsum(field_edges)[:-1].astype(bool)
     colons_in_field = np.flatnonzero(in_field & (buf == _COLON))
     if len(colons_in_field):
         line = np.searchsorted(newlines, colons_in_field[0])
@@ -204,17 +219,31 @@ def parse_bow_lines(body: bytes, path, first_line: int = 1) -> ParsedBoW:
         )
 
     label_line = line_of_token[label_tokens]
-    label_ids = _parse_ints(
-        buf, token_starts[label_tokens], token_ends[label_tokens], path, first_line, label_line, "label id"
-    )
     id_tokens, value_tokens = feature_tokens[0::2], feature_tokens[1::2]
     feature_line = line_of_token[id_tokens]
-    feature_ids = _parse_ints(
-        buf, token_starts[id_tokens], token_ends[id_tokens], path, first_line, feature_line, "feature id"
-    )
-    feature_values = _parse_values(
-        buf, token_starts[value_tokens], token_ends[value_tokens], path, first_line, feature_line
-    )
+    numbers = _fast_numbers(body, len(token_starts))
+    integer_tokens = np.concatenate([label_tokens, id_tokens])
+    fast = numbers is not None and _only_digits(buf, is_token, token_starts, integer_tokens)
+    if fast:
+        label_ids, feature_ids = numbers[label_tokens], numbers[id_tokens]
+        feature_values = numbers[value_tokens]
+        fast = (
+            bool(np.all(np.isfinite(feature_values)))
+            and not np.any(label_ids >= 2**53)
+            and not np.any(feature_ids >= 2**53)
+        )
+    if fast:
+        label_ids, feature_ids = label_ids.astype(np.int64), feature_ids.astype(np.int64)
+    else:  # the numpy path: slower, and names the first bad token
+        label_ids = _parse_ints(
+            buf, token_starts[label_tokens], token_ends[label_tokens], path, first_line, label_line, "label id"
+        )
+        feature_ids = _parse_ints(
+            buf, token_starts[id_tokens], token_ends[id_tokens], path, first_line, feature_line, "feature id"
+        )
+        feature_values = _parse_values(
+            buf, token_starts[value_tokens], token_ends[value_tokens], path, first_line, feature_line
+        )
     return ParsedBoW(
         _counts_to_indptr(label_line, num_lines),
         label_ids,
@@ -222,3 +251,39 @@ def parse_bow_lines(body: bytes, path, first_line: int = 1) -> ParsedBoW:
         feature_ids,
         feature_values,
     )
+
+
+_TO_NEWLINES = bytes.maketrans(b" \t:,", b"\n\n\n\n")
+
+
+def _fast_numbers(body: bytes, expected: int) -> np.ndarray | None:
+    """Every token of `body` as float64, in order, parsed by Arrow's CSV reader (one token a line); None if Arrow
+    refuses a token or the count differs (the caller then takes the validating numpy path)."""
+    if expected == 0:
+        return np.zeros(0, dtype=np.float64)
+    lines = body.translate(_TO_NEWLINES)
+    try:
+        table = pa_csv.read_csv(
+            io.BytesIO(lines),
+            read_options=pa_csv.ReadOptions(column_names=["token"], block_size=1 << 24),
+            parse_options=pa_csv.ParseOptions(quote_char=False, double_quote=False, ignore_empty_lines=True),
+            convert_options=pa_csv.ConvertOptions(
+                column_types={"token": pa.float64()}, null_values=[], strings_can_be_null=False
+            ),
+        )
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return None
+    if table.num_rows != expected:
+        return None
+    return table.column(0).to_numpy()
+
+
+def _only_digits(buf: np.ndarray, is_token: np.ndarray, token_starts: np.ndarray, integer_tokens: np.ndarray) -> bool:
+    """Whether every character of the tokens `integer_tokens` (label and feature ids) is a decimal digit."""
+    odd_chars = np.flatnonzero(is_token & ((buf < 48) | (buf > 57)))  # '.', signs, exponents, letters
+    if len(odd_chars) == 0:
+        return True
+    owner = np.searchsorted(token_starts, odd_chars, side="right") - 1
+    is_integer_token = np.zeros(len(token_starts), dtype=bool)
+    is_integer_token[integer_tokens] = True
+    return not np.any(is_integer_token[owner])

@@ -249,7 +249,8 @@ def resolve_checkpoint(name_or_path: str | os.PathLike, revision: str | None = N
             f"cannot reach {constants.ENDPOINT} to download {name!r}, and it is not in the local cache."
         ) from error
     except OSError as error:  # connection failures surface as OSError subclasses in httpx / huggingface_hub
-        raise XMCCheckpointError(f"cannot download {name!r} from {constants.ENDPOINT}: {error}") from error
+        reason = " ".join(str(error).split())  # Hub errors are multi-line; keep the message on one line
+        raise XMCCheckpointError(f"cannot download {name!r} from {constants.ENDPOINT}: {reason}") from error
 
 
 @dataclass

@@ -155,7 +155,8 @@ def load_or_create_model(model_args: APLCModelArguments, vocabulary: LabelVocabu
     return EncoderWithAPLC.from_encoder_pretrained(path, pooling=model_args.pooling, **head_kwargs)
 
 
-def _sample(split, max_samples: int | None, seed: int):
+def sample_split(split, max_samples: int | None, seed: int):
+    """A seeded random subset of `max_samples` examples (the whole split when `max_samples` is None or <= 0)."""
     if max_samples is None or max_samples <= 0 or max_samples >= len(split):
         return split
     return split.shuffle(seed=seed).select(range(max_samples))
@@ -225,7 +226,7 @@ def run_aplc_recipe(
         ("train", "train", data_args.max_train_samples),
         ("eval", data_args.eval_split, data_args.max_eval_samples),
     ):
-        subset = _sample(xmc.splits[split], size, training_args.seed)
+        subset = sample_split(xmc.splits[split], size, training_args.seed)
         drop = [column for column in subset.column_names if column != "labels"]
         with training_args.main_process_first(desc=f"tokenising {split}"):
             datasets[name] = subset.map(tokenize, batched=True, remove_columns=drop, desc=f"Tokenising {split}")
