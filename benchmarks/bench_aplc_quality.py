@@ -12,8 +12,11 @@ repository's convention), from `hf_xmc.metrics.compute_xmc_metrics`. Writes JSON
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import platform
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -63,6 +66,24 @@ def run_napkinxc_plt(train_x, train_y, test_x, workdir: Path) -> np.ndarray:
     return [[label for label, _ in row] for row in model.predict_proba(test_x, top_k=5)]
 
 
+@contextlib.contextmanager
+def quiet_native_output():
+    """omikuji's Rust logger writes a progress line per example to the process's stderr: mute fds 1 and 2."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = [os.dup(1), os.dup(2)]
+    with open(os.devnull, "w") as devnull:
+        os.dup2(devnull.fileno(), 1)
+        os.dup2(devnull.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            for fd in saved:
+                os.close(fd)
+
+
 def run_omikuji(train_x, train_y, test_x, num_labels: int, workdir: Path, bonsai: bool):
     import omikuji
 
@@ -74,7 +95,8 @@ def run_omikuji(train_x, train_y, test_x, num_labels: int, workdir: Path, bonsai
         hyper_param.cluster_balanced = False
         hyper_param.cluster_k = 100
         hyper_param.max_depth = 3
-    model = omikuji.Model.train_on_data(str(data_path), hyper_param, n_threads=2)
+    with quiet_native_output():
+        model = omikuji.Model.train_on_data(str(data_path), hyper_param, n_threads=2)
     test_x = test_x.tocsr()
     predictions = []
     for row in range(test_x.shape[0]):

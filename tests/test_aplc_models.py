@@ -213,3 +213,19 @@ def test_gradient_accumulation_does_not_rescale_the_loss(tmp_path):
     full_batch = _train_tiny(tmp_path / "a", gradient_accumulation_steps=1, batch_size=8, steps=1, **no_dropout)
     accumulated = _train_tiny(tmp_path / "b", gradient_accumulation_steps=2, batch_size=4, steps=1, **no_dropout)
     assert accumulated[0] == pytest.approx(full_batch[0], rel=1e-3)
+
+
+def test_pretrained_xlnet_checkpoint_loads_into_xlnet_with_aplc(tmp_path):
+    """A plain XLNet checkpoint (as `xlnet/xlnet-base-cased` is saved) gives the encoder; only the head is new."""
+    from transformers import XLNetConfig, XLNetModel
+
+    torch.manual_seed(0)
+    base = XLNetModel(XLNetConfig(**TINY_XLNET)).eval()
+    base.save_pretrained(tmp_path)
+    model = XLNetWithAPLC.from_pretrained(tmp_path, num_labels=12, label_cutoffs=[6, 4, 2]).eval()
+    assert model.config.model_type == "xlnet_aplc" or type(model.config) is XLNetAPLCConfig
+    assert model.config.cluster_sizes == [6, 4, 2]
+    input_ids = torch.randint(10, 100, (2, 5))
+    with torch.no_grad():
+        expected = base(input_ids, use_mems=False).last_hidden_state
+        torch.testing.assert_close(model.transformer(input_ids, use_mems=False).last_hidden_state, expected)

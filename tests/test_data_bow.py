@@ -14,7 +14,7 @@ import pytest
 import scipy.sparse as sp
 from sklearn.datasets import load_svmlight_file
 
-from hf_xmc.data import XMCInputError, load_xmc_dataset
+from hf_xmc.data import XMCInputError, bow_parser, load_xmc_dataset
 from hf_xmc.data.bow import read_bow_file
 from hf_xmc.data.bow_parser import parse_bow_lines
 
@@ -96,7 +96,10 @@ def test_points_without_labels_are_kept_and_counted(tmp_path):
     assert xmc.describe()["train_docs_with_no_label"] == 2
 
 
-def test_values_are_parsed_exactly_like_float():
+@pytest.mark.parametrize("arrow", [True, False], ids=["arrow-numbers", "numpy-fallback"])
+def test_values_are_parsed_exactly_like_float(monkeypatch, arrow):
+    if not arrow:  # the validating numpy path must give the very same numbers
+        monkeypatch.setattr(bow_parser, "_fast_numbers", lambda body, expected: None)
     rng = np.random.default_rng(0)
     values = np.concatenate([rng.random(200) * 10.0 ** rng.integers(-3, 6, 200), [1e-7, -2.5e3, 0.0, 7.0]])
     texts = [repr(float(v)) for v in values] + ["12.", ".5", "+3.25", "-0.000125", "3.14159265358979323846"]

@@ -185,3 +185,45 @@ def test_recipe_trains_evaluates_saves_reloads_and_predicts(tmp_path, tiny_encod
         run_aplc_recipe(
             *build_aplc_parser().parse_args_into_dataclasses([*flags, "--model_name_or_path", str(tmp_path / "wrong")])
         )
+
+
+def test_recipe_builds_xlnet_with_aplc_from_an_xlnet_checkpoint(tmp_path):
+    from test_aplc_models import TINY_XLNET, tiny_xlnet_tokenizer
+    from transformers import XLNetConfig, XLNetModel
+
+    from hf_xmc.models.aplc import XLNetWithAPLC
+    from hf_xmc.training.aplc_recipe import build_aplc_parser, run_aplc_recipe
+
+    tokenizer = tiny_xlnet_tokenizer()
+    XLNetModel(XLNetConfig(**{**TINY_XLNET, "vocab_size": len(tokenizer)})).save_pretrained(tmp_path / "xlnet")
+    tokenizer.save_pretrained(tmp_path / "xlnet")
+    flags = [
+        "--model_name_or_path",
+        str(tmp_path / "xlnet"),
+        "--output_dir",
+        str(tmp_path / "run"),
+        "--max_train_samples",
+        "32",
+        "--max_eval_samples",
+        "16",
+        "--max_length",
+        "16",
+        "--per_device_train_batch_size",
+        "16",
+        "--disable_tqdm",
+        "True",
+        "--use_cpu",
+        "True",
+        "--save_strategy",
+        "no",
+        "--label_cutoffs",
+        "0.25",
+        "0.25",
+        "0.25",
+        "0.25",
+    ]
+    result = run_aplc_recipe(*build_aplc_parser().parse_args_into_dataclasses(flags))
+    reloaded_config = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert reloaded_config["model_type"] == "xlnet_aplc" and reloaded_config["num_labels"] == 598
+    assert result["reload_max_abs_diff"] == 0.0
+    assert XLNetWithAPLC.__name__ in reloaded_config["auto_map"]["AutoModel"]

@@ -12,7 +12,7 @@ import importlib
 import sys
 
 
-SUBCOMMAND_MODULES = ("hf_xmc.cli.data", "hf_xmc.cli.train")
+SUBCOMMAND_MODULES = ("hf_xmc.cli.data", "hf_xmc.cli.train", "hf_xmc.cli.hub")
 
 
 def build_parser() -> argparse.ArgumentParser:

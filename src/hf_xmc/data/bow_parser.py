@@ -164,12 +164,13 @@ def parse_bow_lines(body: bytes, path, first_line: int = 1) -> ParsedBoW:
 
     # label field: integers separated by single commas
     label_tokens = np.flatnonzero(in_label_field)
-    is_separator = (buf == _COMMA) | (buf == _COLON)
-    field_edges = np.bincount(line_starts, minlength=len(buf) + 1) - np.bincount(label_end, minlength=len(buf) + 1)
-    in_field = np.cumsum(field_edges)[:-1].astype(bool)
-    colons_in_field = np.flatnonzero(in_field & (buf == _COLON))
+    separators = np.flatnonzero((buf == _COMMA) | (buf == _COLON))
+    separator_line = np.searchsorted(newlines, separators)
+    separator_in_field = separators < label_end[separator_line]
+    is_colon = buf[separators] == _COLON
+    colons_in_field = np.flatnonzero(separator_in_field & is_colon)
     if len(colons_in_field):
-        line = np.searchsorted(newlines, colons_in_field[0])
+        line = separator_line[colons_in_field[0]]
         _fail(
             path,
             first_line,
@@ -177,9 +178,7 @@ def parse_bow_lines(body: bytes, path, first_line: int = 1) -> ParsedBoW:
             "the label field (before the first space) contains ':'; a line is "
             "'l1,l2,... f:v f:v ...' and starts with a space when the point has no label",
         )
-    separators_per_line = np.bincount(
-        np.searchsorted(newlines, np.flatnonzero(in_field & is_separator)), minlength=num_lines
-    )
+    separators_per_line = np.bincount(separator_line[separator_in_field], minlength=num_lines)
     labels_per_line = np.bincount(line_of_token[label_tokens], minlength=num_lines)
     bad_field = (labels_per_line > 0) & (separators_per_line != labels_per_line - 1)
     bad_field |= (labels_per_line == 0) & (separators_per_line > 0)
@@ -200,16 +199,14 @@ def parse_bow_lines(body: bytes, path, first_line: int = 1) -> ParsedBoW:
         kind_ok[1::2] &= pair_ok
     elif len(feature_tokens):
         kind_ok[-1] = False
-    stray = np.flatnonzero(~in_field & is_separator)
-    colon_count_ok = len(stray) == len(feature_tokens) // 2 and not np.any(buf[stray] == _COMMA)
+    stray = ~separator_in_field  # separators of the feature field: one ':' a pair, no ','
+    colon_count_ok = np.count_nonzero(stray) == len(feature_tokens) // 2 and np.all(is_colon[stray])
     if not kind_ok.all() or not colon_count_ok:
         candidates = [line_of_token[feature_tokens[np.flatnonzero(~kind_ok)[0]]]] if not kind_ok.all() else []
-        colon_lines = np.bincount(np.searchsorted(newlines, stray), minlength=num_lines)
+        colon_lines = np.bincount(separator_line[stray], minlength=num_lines)
+        comma_lines = np.bincount(separator_line[stray & ~is_colon], minlength=num_lines)
         feature_lines = np.bincount(line_of_token[feature_tokens], minlength=num_lines)
-        mismatch = np.flatnonzero(
-            (colon_lines * 2 != feature_lines)
-            | np.bincount(np.searchsorted(newlines, stray[buf[stray] == _COMMA]), minlength=num_lines).astype(bool)
-        )
+        mismatch = np.flatnonzero((colon_lines * 2 != feature_lines) | (comma_lines > 0))
         candidates += mismatch[:1].tolist()
         _fail(
             path,

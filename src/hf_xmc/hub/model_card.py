@@ -59,13 +59,13 @@ METHOD_CARDS: dict[str, MethodCard] = {
 
 
 def model_cards_dir() -> Path:
-    """The folder holding the templates: `$HF_XMC_MODEL_CARDS_DIR`, the package's `resources/model_cards`, or the
-    `model_cards/` folder of a source checkout, in that order."""
+    """The folder holding the templates: `$HF_XMC_MODEL_CARDS_DIR`, else the package's `resources/model_cards` (the
+    repository's top-level `model_cards/` is a link to it, so source checkouts and wheels read the same files)."""
     candidates = []
     if os.environ.get(MODEL_CARDS_DIR_ENV):
         candidates.append(Path(os.environ[MODEL_CARDS_DIR_ENV]))
     package_root = Path(__file__).resolve().parents[1]
-    candidates += [package_root / "resources" / "model_cards", package_root.parents[1] / "model_cards"]
+    candidates.append(package_root / "resources" / "model_cards")
     for candidate in candidates:
         if (candidate / "aplc.md").is_file():
             return candidate
