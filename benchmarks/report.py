@@ -1,0 +1,156 @@
+"""Regenerate the README's benchmark section from `benchmarks/results/*.json`.
+
+    python benchmarks/report.py            # rewrite README.md between the BENCHMARKS markers
+    python benchmarks/report.py --print    # print the tables only
+
+The numbers are never typed by hand: each table reads the JSON its benchmark script wrote
+(`bench_data.py`, `bench_metrics.py`, `bench_aplc_speed.py`, `bench_aplc_quality.py`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+START, END = "<!-- BENCHMARKS:START -->", "<!-- BENCHMARKS:END -->"
+
+
+def _load(name: str) -> dict | None:
+    path = RESULTS / f"{name}.json"
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def data_section(result: dict) -> list[str]:
+    bow, lf, space = result["bow"], result["lf"], result["label_space"]
+    lines = [
+        "### Data layer (`python benchmarks/bench_data.py`)",
+        "",
+        "| what | hf-xmc | peer (same run) | ratio | target |",
+        "| --- | ---: | ---: | ---: | ---: |",
+        f"| load Bibtex BoW ({bow['file']}) | {bow['load_xmc_dataset_s']:.2f} s | sklearn `load_svmlight_file` "
+        f"{bow['sklearn_load_svmlight_file_s']:.2f} s | {bow['ratio_full_load_vs_sklearn']:.2f}x | <= {bow['target_ratio']}x |",
+        f"| load {lf['data_set']} | {lf['load_xmc_dataset_s']:.2f} s | plain gzip+json loop "
+        f"{lf['plain_gzip_json_loop_s']:.2f} s | {lf['ratio_vs_plain_loop']:.2f}x | <= {lf['target_ratio']}x |",
+        "",
+        f"Synthetic label space, {space['num_docs']:,} docs x {space['num_labels']:,} labels "
+        f"({space['label_assignments']:,} assignments): total {space['total_seconds']:.1f} s, "
+        f"largest step peak {space['max_step_peak_mib']:.0f} MiB; 4x the size costs "
+        f"{result.get('label_space_growth_4x_size', float('nan')):.2f}x the time (balanced 2-means is O(L log L); "
+        "nothing is quadratic in L).",
+        "",
+        "| step | seconds | peak MiB |",
+        "| --- | ---: | ---: |",
+    ]
+    lines += [f"| {name} | {step['seconds']:.2f} | {step['peak_mib']:.0f} |" for name, step in space["steps"].items()]
+    return lines + [""]
+
+
+def metrics_section(result: dict) -> list[str]:
+    config, seconds, ratio = result["config"], result["seconds"], result["ratio_ours_to_napkinxc"]
+    memory = result["memory"]
+    return [
+        "### Metrics (`python benchmarks/bench_metrics.py`)",
+        "",
+        f"{config['num_docs']:,} docs x {config['num_labels']:,} labels, top-{config['top']} predictions; "
+        f"P@1/3/5 + nDCG@1/3/5 + PSP@1/3/5 (napkinXC: precision, ndcg, psprecision at 5). Largest difference to "
+        f"napkinXC: {result['max_abs_difference_to_napkinxc']:.1e}.",
+        "",
+        "| input | seconds | ratio to napkinXC (target <= 0.5x) |",
+        "| --- | ---: | ---: |",
+        f"| napkinXC `metrics` | {seconds['napkinxc']:.2f} | 1.00x |",
+        f"| ours, n x k id array | {seconds['ours_id_array']:.2f} | {ratio['ours_id_array']:.2f}x |",
+        f"| ours, ragged lists | {seconds['ours_lists']:.2f} | {ratio['ours_lists']:.2f}x |",
+        f"| ours, CSR scores | {seconds['ours_csr_scores']:.2f} | {ratio['ours_csr_scores']:.2f}x |",
+        f"| `evaluate` module (Arrow cache included) | {seconds['evaluate_module']:.2f} | "
+        f"{seconds['evaluate_module'] / seconds['napkinxc']:.2f}x |",
+        f"| ours, 1M docs | {seconds['ours_id_array_1000000_docs']:.2f} | |",
+        "",
+        f"Peak extra memory {memory['ours_peak_extra_bytes'] / 2**20:.0f} MiB "
+        f"({memory['per_document_per_k_bytes']:.0f} bytes per document per k: O(n k), never O(n L)).",
+        "",
+    ]
+
+
+def aplc_speed_section(result: dict) -> list[str]:
+    setting = result["setting"]
+    inference = result["top5_inference_ms"]
+    return [
+        "### APLC output layer (`python benchmarks/bench_aplc_speed.py`)",
+        "",
+        f"{setting['num_labels']:,} labels, d = {setting['dim']}, {setting['clusters']} equal clusters, "
+        f"q = {setting['q']}, batch {setting['batch_size']}, Zipf positives; against a full linear layer + "
+        "BCE-with-logits in the same run.",
+        "",
+        "| what | APLC | full linear | ratio | target |",
+        "| --- | ---: | ---: | ---: | ---: |",
+        f"| parameters (eq. 6: {int(result['eq6_parameters']):,}) | {result['aplc_parameters']:,} | "
+        f"{result['full_linear_parameters']:,} | {result['parameter_ratio']:.2f}x | eq. 9: "
+        f"{result['eq9_ratio']:.2f}x |",
+        f"| training step (fwd + bwd) | {result['train_step_ms']['aplc']:.0f} ms | "
+        f"{result['train_step_ms']['full_linear_bce']:.0f} ms | {result['train_step_ratio']:.2f}x | >= 1.8x |",
+        f"| top-5 inference, exact pruning | {inference['pruned_exact']:.0f} ms | {inference['dense_logits']:.0f} ms "
+        f"| {result['top5_pruned_exact_speedup_vs_dense']:.2f}x (identical top-5: {result['top5_identical']}) "
+        "| >= 3x |",
+        "",
+    ]
+
+
+def aplc_quality_section(result: dict) -> list[str]:
+    rows = result["rows"]
+    metric_names = result.get("metric_names") or ["P@1", "P@3", "P@5", "PSP@1", "PSP@3", "PSP@5"]
+    lines = [
+        "### Quality on debtags (`python benchmarks/bench_aplc_quality.py`)",
+        "",
+        result.get("description", ""),
+        "",
+        "| model | " + " | ".join(metric_names) + " | train time |",
+        "| --- | " + " | ".join("---:" for _ in metric_names) + " | ---: |",
+    ]
+    for row in rows:
+        values = " | ".join(f"{100 * row['metrics'][name]:.2f}" for name in metric_names)
+        lines.append(f"| {row['name']} | {values} | {row.get('train_seconds', 0) / 60:.1f} min |")
+    return lines + [""]
+
+
+SECTIONS = (
+    ("aplc_quality", aplc_quality_section),
+    ("aplc_speed", aplc_speed_section),
+    ("metrics", metrics_section),
+    ("data", data_section),
+)
+
+
+def build_tables() -> str:
+    lines = ["## Benchmarks", "", "Measured on this project's 2-core CPU machine; regenerate with "
+             "`python benchmarks/report.py` after running the scripts.", ""]
+    for name, render in SECTIONS:
+        result = _load(name)
+        if result is not None:
+            lines += render(result)
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--print", action="store_true", help="print the tables instead of rewriting README.md")
+    args = parser.parse_args()
+    tables = build_tables()
+    if args.print:
+        print(tables)
+        return
+    readme = ROOT / "README.md"
+    text = readme.read_text()
+    if START not in text or END not in text:
+        raise SystemExit(f"README.md lacks the {START} / {END} markers")
+    head, rest = text.split(START, 1)
+    _, tail = rest.split(END, 1)
+    readme.write_text(f"{head}{START}\n{tables}{END}{tail}")
+    print(f"README.md benchmark section rewritten from {RESULTS}")
+
+
+if __name__ == "__main__":
+    main()
