@@ -13,7 +13,6 @@ import argparse
 import json
 from pathlib import Path
 
-
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 START, END = "<!-- BENCHMARKS:START -->", "<!-- BENCHMARKS:END -->"
@@ -125,8 +124,13 @@ SECTIONS = (
 
 
 def build_tables() -> str:
-    lines = ["## Benchmarks", "", "Measured on this project's 2-core CPU machine; regenerate with "
-             "`python benchmarks/report.py` after running the scripts.", ""]
+    lines = [
+        "## Benchmarks",
+        "",
+        "Measured on this project's 2-core CPU machine; regenerate with "
+        "`python benchmarks/report.py` after running the scripts.",
+        "",
+    ]
     for name, render in SECTIONS:
         result = _load(name)
         if result is not None:

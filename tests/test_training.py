@@ -227,3 +227,12 @@ def test_recipe_builds_xlnet_with_aplc_from_an_xlnet_checkpoint(tmp_path):
     assert reloaded_config["model_type"] == "xlnet_aplc" and reloaded_config["num_labels"] == 598
     assert result["reload_max_abs_diff"] == 0.0
     assert XLNetWithAPLC.__name__ in reloaded_config["auto_map"]["AutoModel"]
+
+
+def test_labels_out_of_frequency_order_are_refused_with_the_fix():
+    from hf_xmc.data import LabelVocabulary
+    from hf_xmc.training.aplc_recipe import check_label_order
+
+    check_label_order(LabelVocabulary(["a", "b"], counts=[5, 1], num_train_docs=5))
+    with pytest.raises(XMCInputError, match="decreasing training frequency.*LabelVocabulary.from_label_lists"):
+        check_label_order(LabelVocabulary(["a", "b"], counts=[1, 5], num_train_docs=5))

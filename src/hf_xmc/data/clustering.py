@@ -120,7 +120,10 @@ def _split_level_dense(
     indptr = np.r_[np.stack([starts, starts + halves], axis=1).ravel(), num_labels]
     ones = np.ones(num_labels, dtype=np.float32)
     first = starts + (rng.random(num_groups) * sizes).astype(np.int64)
-    second = starts + (first - starts + 1 + (rng.random(num_groups) * (sizes - 1)).astype(np.int64)) % sizes
+    second = starts + (first - starts + 1 + (rng.random(num_groups) * (sizes - 1)).astype(np.int64)) % np.maximum(
+        sizes, 1
+    )
+    first, second = np.minimum(first, num_labels - 1), np.minimum(second, num_labels - 1)  # empty groups
     centres = np.stack([level_features[first], level_features[second]], axis=1)
     group_key = level_groups * 8.0  # |difference| <= 2 for unit vectors: the group stays the primary key
     old_objective = np.full(num_groups, -np.inf)
@@ -131,7 +134,7 @@ def _split_level_dense(
         # rows of the sorted layout are (group, side) segments: a CSR indicator built without any sorting
         indicator = sp.csr_matrix((ones, order, indptr), shape=(2 * num_groups, num_labels))
         sums = np.asarray(indicator @ level_features).reshape(num_groups, 2, dim)
-        objective = np.einsum("gkd,gkd->g", sums, centres) / sizes
+        objective = np.einsum("gkd,gkd->g", sums, centres) / np.maximum(sizes, 1)
         if not np.any((objective - old_objective)[splits] >= eps):
             break
         old_objective = objective

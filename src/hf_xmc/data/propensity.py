@@ -14,7 +14,6 @@ import math
 
 import numpy as np
 
-
 PROPENSITY_PRESETS: dict[str, tuple[float, float]] = {
     # name: (A, B); the values the Extreme Classification Repository and napkinXC's scripts use.
     "default": (0.55, 1.5),  # EUR-Lex, Wiki10-31K, AmazonCat-13K and any data set without its own constants

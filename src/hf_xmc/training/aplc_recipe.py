@@ -8,7 +8,6 @@ subset, one epoch, 3,000 test examples) finish in under 15 minutes on 2 CPU core
 from __future__ import annotations
 
 import json
-import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,8 +20,6 @@ from ..models import register_auto_classes
 from ..models.aplc import EncoderWithAPLC, XLNetWithAPLC
 from .collators import XMCDataCollator
 from .optimization import XMCTrainer, XMCTrainingArguments
-
-logger = logging.getLogger(__name__)
 
 APLC_MODEL_TYPES = {"xlnet_aplc", "encoder_aplc"}
 TABLE_METRICS = ("P@1", "P@3", "P@5", "nDCG@3", "nDCG@5", "PSP@1", "PSP@3", "PSP@5")
@@ -200,7 +197,7 @@ def run_aplc_recipe(
 
     Returns:
         `dict` with `metrics` (the evaluation metrics), `output_dir`, `reload_max_abs_diff`, `predictions` (the
-        sample text's labels) and `train_metrics`.
+        sample text's labels), `train_metrics` and `global_step`.
     """
     register_auto_classes()  # idempotent; `import hf_xmc` does it too
     set_seed(training_args.seed)
@@ -262,7 +259,12 @@ def run_aplc_recipe(
                 {"split": data_args.eval_split, "num_examples": len(datasets["eval"]), **metrics}, handle, indent=2
             )
 
-    result = {"metrics": metrics, "output_dir": str(output_dir), "train_metrics": train_result.metrics}
+    result = {
+        "metrics": metrics,
+        "output_dir": str(output_dir),
+        "train_metrics": train_result.metrics,
+        "global_step": train_result.global_step,
+    }
     if trainer.is_world_process_zero():
         reloaded = AutoModel.from_pretrained(output_dir).eval()
         reloaded_tokenizer = AutoTokenizer.from_pretrained(output_dir)
