@@ -154,9 +154,9 @@ def main() -> None:
     parser.add_argument("--max_length", type=int, default=128)
     parser.add_argument("--batch_size", type=int, default=32)
     parser.add_argument("--max_eval_samples", type=int, default=0, help="0: the whole test split")
-    parser.add_argument("--learning_rate", type=float, default=1e-4)
-    parser.add_argument("--learning_rate_hidden", type=float, default=1e-3)
-    parser.add_argument("--learning_rate_aplc", type=float, default=5e-3)
+    defaults = APLCTrainingArguments.__dataclass_fields__  # the recipe's defaults, one place
+    for name in ("learning_rate", "learning_rate_hidden", "learning_rate_aplc"):
+        parser.add_argument(f"--{name}", type=float, default=defaults[name].default)
     parser.add_argument("--skip_peers", action="store_true")
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--output", type=Path, default=RESULTS / "aplc_quality.json")
@@ -231,7 +231,7 @@ def main() -> None:
         "train_seconds": outcome["train_metrics"].get("train_runtime"),
         "steps_planned": max_steps,
         "steps_done": outcome["global_step"],
-        "epochs": max_steps * args.batch_size / len(train),
+        "epochs_done": outcome["global_step"] * args.batch_size / len(train),
     }
 
     print(f"\n{args.dataset} test ({len(test)} examples), percent; PSP normalised")

@@ -236,3 +236,23 @@ def test_labels_out_of_frequency_order_are_refused_with_the_fix():
     check_label_order(LabelVocabulary(["a", "b"], counts=[5, 1], num_train_docs=5))
     with pytest.raises(XMCInputError, match="decreasing training frequency.*LabelVocabulary.from_label_lists"):
         check_label_order(LabelVocabulary(["a", "b"], counts=[1, 5], num_train_docs=5))
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--label_cutoffs", "0.5", "0.6"], "must sum to 1"),
+        (["--label_cutoffs", "300", "200"], "must sum to 598"),
+        (["--dim_decay_factor", "0.5"], "must be >= 1"),
+        (["--pooling", "max"], "--pooling must be one of"),
+    ],
+)
+def test_bad_head_flags_fail_before_any_weights_load(flags, message, tiny_encoder_dir):
+    from hf_xmc.data import load_xmc_dataset
+    from hf_xmc.training.aplc_recipe import build_aplc_parser, load_or_create_model
+
+    _, model_args, _ = build_aplc_parser().parse_args_into_dataclasses(
+        ["--model_name_or_path", str(tiny_encoder_dir), "--output_dir", "unused", *flags]
+    )
+    with pytest.raises(ValueError, match=message):
+        load_or_create_model(model_args, load_xmc_dataset("debtags").vocabulary)

@@ -1,7 +1,7 @@
 """The APLC training recipe: data -> model -> Trainer -> metrics -> save -> reload check -> prediction.
 
 One `HfArgumentParser` (data, model and training dataclasses) serves `hf-xmc train aplc` and
-`examples/train_aplc.py`; the defaults (MiniLM + APLC on the embedded debtags set, 64 tokens, a 6,400-example
+`examples/train_aplc.py`; the defaults (MiniLM + APLC on the embedded debtags set, 64 tokens, an 8,000-example
 subset, one epoch, 3,000 test examples) finish in under 15 minutes on 2 CPU cores; the flags scale it up.
 """
 
@@ -18,6 +18,8 @@ from ..data import LabelVocabulary, XMCInputError, load_xmc_dataset
 from ..metrics import make_compute_metrics, make_preprocess_logits_for_metrics
 from ..models import register_auto_classes
 from ..models.aplc import EncoderWithAPLC, XLNetWithAPLC
+from ..models.aplc.aplc import TAIL_PROJECTIONS, resolve_cluster_sizes, tail_dimensions
+from ..models.aplc.heads import POOLING_MODES
 from .collators import XMCDataCollator
 from .optimization import XMCTrainer, XMCTrainingArguments
 
@@ -44,7 +46,7 @@ class APLCDataArguments:
     )
     max_length: int = field(default=64, metadata={"help": "Tokens per text (truncation), special tokens included."})
     max_train_samples: int | None = field(
-        default=6400, metadata={"help": "Train on a random subset of this many examples (0: all)."}
+        default=8000, metadata={"help": "Train on a random subset of this many examples (0: all)."}
     )
     max_eval_samples: int | None = field(
         default=3000, metadata={"help": "Evaluate on a random subset of this many examples (0: all)."}
@@ -96,8 +98,8 @@ class APLCTrainingArguments(XMCTrainingArguments):
     per_device_train_batch_size: int = field(default=32, metadata={"help": "Batch size per device (train)."})
     per_device_eval_batch_size: int = field(default=64, metadata={"help": "Batch size per device (eval)."})
     learning_rate: float = field(default=1e-4, metadata={"help": "η_x: learning rate of the encoder."})
-    learning_rate_hidden: float = field(default=1e-3, metadata={"help": "η_h: learning rate of the hidden layer."})
-    learning_rate_aplc: float = field(default=5e-3, metadata={"help": "η_a: learning rate of the APLC layer."})
+    learning_rate_hidden: float = field(default=3e-3, metadata={"help": "η_h: learning rate of the hidden layer."})
+    learning_rate_aplc: float = field(default=2e-2, metadata={"help": "η_a: learning rate of the APLC layer."})
     warmup_steps: float = field(default=0.1, metadata={"help": "t_w of eq. 15: steps, or a fraction below 1."})
     logging_steps: float = field(default=10, metadata={"help": "Log every this many steps."})
     save_strategy: str = field(default="epoch", metadata={"help": "Checkpoint strategy (no, steps, epoch)."})
@@ -129,6 +131,13 @@ def load_or_create_model(model_args: APLCModelArguments, vocabulary: LabelVocabu
     config = AutoConfig.from_pretrained(path)
     num_labels = len(vocabulary)
     cutoffs = [int(c) if float(c).is_integer() and c >= 1 else float(c) for c in model_args.label_cutoffs]
+    # Check the head's settings here, so a bad flag fails with one clear ValueError before any weights load.
+    resolve_cluster_sizes(cutoffs, num_labels)
+    tail_dimensions(1, 0, model_args.dim_decay_factor)
+    if model_args.pooling not in POOLING_MODES:
+        raise ValueError(f"--pooling must be one of {POOLING_MODES}, got {model_args.pooling!r}")
+    if model_args.tail_projection not in TAIL_PROJECTIONS:
+        raise ValueError(f"--tail_projection must be one of {TAIL_PROJECTIONS}, got {model_args.tail_projection!r}")
     if config.model_type in APLC_MODEL_TYPES:
         if config.num_labels != num_labels:
             raise XMCInputError(
