@@ -244,3 +244,33 @@ def test_cli_pushes_a_checkpoint_folder(fake_hub, hf_xmc_cli, unique_repo_id, tm
     (folder / "label_vocabulary.json").unlink()
     assert hf_xmc_cli(["hub", "push", str(folder), unique_repo_id]) == 2
     assert "has no label_vocabulary.json" in capsys.readouterr().err
+
+
+def test_training_recipe_push_to_hub_uploads_the_complete_checkpoint_with_its_card(fake_hub, unique_repo_id, tmp_path):
+    """`hf-xmc train aplc --push_to_hub` pushes through `push_xmc_model`: the method's card (with the run's metrics),
+    the label vocabulary and the code, not Trainer's generic card; the repo loads back with identical outputs."""
+    from tiny_checkpoints import save_tiny_bert, write_tiny_lf_dataset
+
+    from hf_xmc.training.aplc_recipe import build_aplc_parser, run_aplc_recipe
+
+    data = write_tiny_lf_dataset(tmp_path / "data")
+    encoder = save_tiny_bert(tmp_path / "bert")
+    output_dir = tmp_path / "run"
+    data_args, model_args, training_args = build_aplc_parser().parse_args_into_dataclasses(
+        ["--dataset_name_or_path", str(data), "--model_name_or_path", str(encoder), "--output_dir", str(output_dir),
+         "--max_steps", "2", "--per_device_train_batch_size", "8", "--save_strategy", "no", "--use_cpu",
+         "--report_to", "none", "--max_length", "32", "--disable_tqdm", "true",
+         "--push_to_hub", "--hub_model_id", unique_repo_id]
+    )  # fmt: skip
+    result = run_aplc_recipe(data_args, model_args, training_args)
+
+    files = set(HfApi().list_repo_files(unique_repo_id))
+    assert {"config.json", "model.safetensors", "label_vocabulary.json", "README.md"} <= files
+    card = ModelCard.load(unique_repo_id)
+    reported = {r.metric_type: r.metric_value for r in card.data.eval_results or []}
+    assert reported.get("P@1") == pytest.approx(result["metrics"]["P@1"]), card.content[:1500]
+    assert "aplc" in card.data.tags
+    checkpoint = load_xmc_model(unique_repo_id, method="aplc")
+    local = AutoModel.from_pretrained(output_dir).eval()
+    tokenizer = AutoTokenizer.from_pretrained(output_dir)
+    torch.testing.assert_close(_logits(checkpoint.model.eval(), tokenizer), _logits(local, tokenizer))

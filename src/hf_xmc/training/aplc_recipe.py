@@ -7,6 +7,7 @@ subset, one epoch, 3,000 test examples) finish in under 15 minutes on 2 CPU core
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +20,7 @@ from ..metrics import make_compute_metrics, make_preprocess_logits_for_metrics
 from ..models import register_auto_classes
 from ..models.aplc import EncoderWithAPLC, XLNetWithAPLC
 from ..models.aplc.aplc import TAIL_PROJECTIONS, resolve_cluster_sizes, tail_dimensions
+from ..hub import ModelCardCallback, push_xmc_model
 from ..models.aplc.heads import POOLING_MODES
 from .collators import XMCDataCollator
 from .optimization import XMCTrainer, XMCTrainingArguments
@@ -202,7 +204,8 @@ def run_aplc_recipe(
 
     Args:
         data_args, model_args, training_args: the three dataclasses of `build_aplc_parser()`.
-        callbacks (`list[TrainerCallback]`, *optional*): extra Trainer callbacks (e.g. a model-card writer).
+        callbacks (`list[TrainerCallback]`, *optional*): extra Trainer callbacks. A `ModelCardCallback` for the APLC
+            template is added unless one is given, so every output folder carries its model card.
 
     Returns:
         `dict` with `metrics` (the evaluation metrics), `output_dir`, `reload_max_abs_diff`, `predictions` (the
@@ -240,7 +243,9 @@ def run_aplc_recipe(
     collator = XMCDataCollator(tokenizer, num_labels=len(vocabulary), max_length=data_args.max_length)
     trainer = XMCTrainer(
         model=model,
-        args=training_args,
+        # The recipe pushes the finished checkpoint itself (`push_xmc_model`, below): Trainer's own pushes would
+        # upload its generic model card over the method's one, and checkpoints without the label vocabulary.
+        args=dataclasses.replace(training_args, push_to_hub=False),
         data_collator=collator,
         train_dataset=datasets["train"],
         eval_dataset=datasets["eval"],
@@ -253,7 +258,7 @@ def run_aplc_recipe(
             label_format="ids",
         ),
         preprocess_logits_for_metrics=make_preprocess_logits_for_metrics(k=5),
-        callbacks=callbacks,
+        callbacks=with_model_card_callback(callbacks, data_args, model_args, training_args, vocabulary),
     )
     train_result = trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
     metrics = trainer.evaluate(metric_key_prefix=data_args.eval_split)
@@ -313,6 +318,26 @@ def run_aplc_recipe(
         for rank, prediction in enumerate(result["predictions"], start=1):
             text = f" ({prediction['text']})" if prediction["text"] else ""
             print(f"  {rank}. {prediction['label']}{text}  p={prediction['probability']:.3f}")
-    if training_args.push_to_hub:
-        trainer.push_to_hub(commit_message="hf-xmc APLC model")
+    if training_args.push_to_hub and trainer.is_world_process_zero():
+        # Not `trainer.push_to_hub()`: it would replace the method's model card with Trainer's generic one.
+        repo_id = training_args.hub_model_id or output_dir.name
+        result["hub_commit_url"] = push_xmc_model(output_dir, repo_id, token=training_args.hub_token).commit_url
+        print(f"pushed to the Hub: {result['hub_commit_url']}")
     return result
+
+
+def with_model_card_callback(callbacks, data_args, model_args, training_args, vocabulary) -> list[TrainerCallback]:
+    """`callbacks` plus a `ModelCardCallback("aplc")` if none is among them."""
+    callbacks = list(callbacks or [])
+    if not any(isinstance(callback, ModelCardCallback) for callback in callbacks):
+        callbacks.append(
+            ModelCardCallback(
+                "aplc",
+                dataset_name=data_args.dataset_name_or_path,
+                dataset_split=data_args.eval_split,
+                vocabulary=vocabulary,
+                base_model=model_args.model_name_or_path or "sentence-transformers/all-MiniLM-L6-v2",
+                model_name=training_args.hub_model_id,
+            )
+        )
+    return callbacks
