@@ -146,47 +146,6 @@ def _padded_ids(column, width=None):
     return padded_ids_from_csr_arrays(offsets - offsets[0], values[offsets[0] :], max(width, 1))
 
 
-_CONFIGURATIONS = {"default": _ID_LISTS, "labels": _STRING_LISTS, "scores": _SCORE_ROWS}
-
-
-def _strings_to_ids(rows, label_to_id, unknown_id, name):
-    ids = []
-    for row_number, row in enumerate(rows):
-        row_ids = [label_to_id.get(label, unknown_id) for label in row]
-        if unknown_id is None and None in row_ids:
-            unknown = [label for label in row if label not in label_to_id]
-            raise ValueError(f"{name} row {row_number} contains labels that are not in label_names: {unknown[:5]}.")
-        ids.append(row_ids)
-    return ids
-
-
-def _largest_k(k):
-    """max(k) when k is valid, else None (the core then reports the problem)."""
-    values = list(k) if isinstance(k, (list, tuple, np.ndarray)) else [k]
-    if values and all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v > 0 for v in values):
-        return int(max(values))
-    return None
-
-
-def _padded_ids(column, width=None):
-    """An Arrow list column -> an (n, width) int64 id array padded with -1, without building Python ints.
-
-    Args:
-        column (`pyarrow.ChunkedArray` of lists of int64): one list per document.
-        width (`int`, *optional*): keep at most this many ids per document (default: the longest list).
-    """
-    lists = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
-    offsets = lists.offsets.to_numpy()
-    values = lists.values.to_numpy(zero_copy_only=False)
-    lengths = np.diff(offsets)
-    width = int(lengths.max(initial=0)) if width is None else width
-    offsets_grid = np.arange(max(width, 1))
-    valid = offsets_grid < lengths[:, None]
-    padded = np.full(valid.shape, -1, dtype=np.int64)
-    padded[valid] = values[(offsets[:-1, None] + offsets_grid)[valid]]
-    return padded
-
-
 @evaluate.utils.file_utils.add_start_docstrings(_DESCRIPTION, _KWARGS_DESCRIPTION)
 class XmcMetrics(evaluate.Metric):
     """Extreme multi-label classification metrics; see the metric card."""
