@@ -100,28 +100,16 @@ def sparse_row_top_k(
         `(ids, values)`, both of shape `(n, k)`; padding is `-1` / `-inf`.
     """
     n = indptr.size - 1
-    lengths = np.diff(indptr)
     ids = np.full((n, k), PAD_ID, dtype=np.int64)
     values = np.full((n, k), -np.inf, dtype=np.float64)
-    nonempty = np.flatnonzero(lengths)
-    if nonempty.size == 0:
-        return ids, values
-    _check_finite_scores(np.asarray(data), name)
-    buckets = np.ceil(np.log2(lengths[nonempty])).astype(np.int64)
-    for bucket in np.unique(buckets):
-        width = 1 << int(bucket)
-        bucket_rows = nonempty[buckets == bucket]
-        step = max(1, _CHUNK_ELEMENTS // width)
-        offsets = np.arange(width)
-        for start in range(0, bucket_rows.size, step):
-            rows = bucket_rows[start : start + step]
-            valid = offsets < lengths[rows][:, None]
-            positions = np.where(valid, indptr[rows][:, None] + offsets, 0)
-            block = np.where(valid, data[positions], -np.inf)
-            block_ids = np.where(valid, indices[positions], PAD_ID)
-            cols = _select_padded(block, k)
-            ids[rows, : cols.shape[1]] = np.take_along_axis(block_ids, cols, axis=1)
-            values[rows, : cols.shape[1]] = np.take_along_axis(block, cols, axis=1)
+    if np.any(np.diff(indptr)):
+        _check_finite_scores(np.asarray(data), name)
+    for rows, valid, positions in _csr_row_blocks(indptr):
+        block = np.where(valid, data[positions], -np.inf)
+        block_ids = np.where(valid, indices[positions], PAD_ID)
+        cols = _select_padded(block, k)
+        ids[rows, : cols.shape[1]] = np.take_along_axis(block_ids, cols, axis=1)
+        values[rows, : cols.shape[1]] = np.take_along_axis(block, cols, axis=1)
     values[ids == PAD_ID] = -np.inf
     return ids, values
 
@@ -132,12 +120,25 @@ def sparse_row_top_values(indptr: np.ndarray, data: np.ndarray, k: int) -> np.nd
     Returns:
         `np.ndarray` of shape `(n, k)`, float64.
     """
-    n = indptr.size - 1
+    out = np.zeros((indptr.size - 1, k), dtype=np.float64)
+    for rows, valid, positions in _csr_row_blocks(indptr):
+        block = np.where(valid, -data[positions], np.inf)
+        top = -np.sort(block, axis=1)[:, :k]
+        out[rows, : top.shape[1]] = np.where(np.isfinite(top), top, 0.0)
+    return out
+
+
+def _csr_row_blocks(indptr: np.ndarray):
+    """Yields `(rows, valid, positions)` blocks covering every non-empty CSR row once.
+
+    Rows are grouped by their number of stored entries (power-of-two buckets) and chunked to about `_CHUNK_ELEMENTS`
+    cells, so each block is a small dense `(len(rows), width)` grid: `positions` indexes the CSR data arrays (0 where
+    padded) and `valid` marks the real entries.
+    """
     lengths = np.diff(indptr)
-    out = np.zeros((n, k), dtype=np.float64)
     nonempty = np.flatnonzero(lengths)
     if nonempty.size == 0:
-        return out
+        return
     buckets = np.ceil(np.log2(lengths[nonempty])).astype(np.int64)
     for bucket in np.unique(buckets):
         width = 1 << int(bucket)
@@ -147,10 +148,7 @@ def sparse_row_top_values(indptr: np.ndarray, data: np.ndarray, k: int) -> np.nd
         for start in range(0, bucket_rows.size, step):
             rows = bucket_rows[start : start + step]
             valid = offsets < lengths[rows][:, None]
-            block = np.where(valid, -data[np.where(valid, indptr[rows][:, None] + offsets, 0)], np.inf)
-            top = -np.sort(block, axis=1)[:, :k]
-            out[rows, : top.shape[1]] = np.where(np.isfinite(top), top, 0.0)
-    return out
+            yield rows, valid, np.where(valid, indptr[rows][:, None] + offsets, 0)
 
 
 def _canonical_csr(matrix) -> sp.csr_matrix:
