@@ -16,6 +16,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from .screening import ScreenCache, linear_top_k, should_screen
+
 DEFAULT_LABEL_CUTOFFS = (0.5, 0.5)
 TAIL_PROJECTIONS = ("linear", "layernorm_relu")
 
@@ -112,11 +114,12 @@ class TailCluster(nn.Module):
         self.norm = nn.LayerNorm(projection_dim) if projection == "layernorm_relu" else None
         self.output = nn.Linear(projection_dim, num_labels, bias=False)
 
-    def forward(self, hidden: torch.Tensor) -> torch.Tensor:
+    def project(self, hidden: torch.Tensor) -> torch.Tensor:
         projected = self.projection(hidden)
-        if self.norm is not None:
-            projected = F.relu(self.norm(projected))
-        return self.output(projected)
+        return F.relu(self.norm(projected)) if self.norm is not None else projected
+
+    def forward(self, hidden: torch.Tensor) -> torch.Tensor:
+        return self.output(self.project(hidden))
 
 
 class AdaptiveProbabilisticLabelClusters(nn.Module):
@@ -157,6 +160,7 @@ class AdaptiveProbabilisticLabelClusters(nn.Module):
         self.tail_clusters = nn.ModuleList(
             TailCluster(in_features, dim, size, tail_projection) for dim, size in zip(dims, cluster_sizes[1:])
         )
+        self._screens = ScreenCache()  # int8 copies for `top_k`, derived from the weights (not state)
 
     def extra_repr(self) -> str:
         return f"num_labels={self.num_labels}, cluster_sizes={self.cluster_sizes}, q={self.dim_decay_factor}"
@@ -293,18 +297,25 @@ class AdaptiveProbabilisticLabelClusters(nn.Module):
         return scores
 
     @torch.no_grad()
-    def top_k(self, hidden: torch.Tensor, k: int, beam: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    def top_k(
+        self, hidden: torch.Tensor, k: int, beam: int | None = None, screening: str = "auto"
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """The `k` most probable labels without scoring every label.
 
         Scores the head, then visits a tail cluster only for the rows whose root probability `σ(root_i)` still exceeds
         their current k-th best probability: every label of that cluster has `p < σ(root_i)`, so skipping it cannot
         change the result (exact). With `beam`, each row also visits at most its `beam` most probable tail clusters
-        (approximate, faster). Everything is compared in logit space (monotone in `p`).
+        (approximate, faster). Everything is compared in logit space (monotone in `p`). Inside each scored cluster,
+        an int8 pass with a proven error bound rules out the labels that cannot reach the top k before the rest are
+        scored in float32 (`screening.py`): still exact.
 
         Args:
             hidden (`torch.Tensor` of shape `(batch, in_features)`)
             k (`int`): number of labels, `1 <= k <= num_labels`.
             beam (`int`, *optional*): visit at most this many tail clusters per row.
+            screening (`str`, defaults to `"auto"`): `"int8"` screens every cluster, `"none"` scores them in float32,
+                `"auto"` screens clusters of at least `MIN_SCREENED_LABELS` labels on CPU where torch has the int8
+                kernels.
 
         Returns:
             `tuple[torch.Tensor, torch.Tensor]`: logits `(batch, k)` (as `logits`, best first) and label ids
@@ -315,10 +326,10 @@ class AdaptiveProbabilisticLabelClusters(nn.Module):
         if beam is not None and beam < 0:
             raise ValueError(f"beam must be >= 0, got {beam}")
         batch_size = hidden.shape[0]
-        head_logits = self.head(hidden)
-        root_logits = head_logits[:, self.head_size :]
+        head_weight = self.head.weight[: self.head_size]
+        root_logits = F.linear(hidden, self.head.weight[self.head_size :])
         head_k = min(k, self.head_size)
-        best_logits, best_ids = head_logits[:, : self.head_size].topk(head_k, dim=1)
+        best_logits, best_ids = self._cluster_top_k("head", hidden, head_weight, head_k, screening)
         if head_k < k:
             pad = k - head_k
             best_logits = torch.cat([best_logits, best_logits.new_full((batch_size, pad), -math.inf)], dim=1)
@@ -335,8 +346,14 @@ class AdaptiveProbabilisticLabelClusters(nn.Module):
             rows = ((root_logits[:, index] > best_logits[:, -1]) & allowed[:, index]).nonzero(as_tuple=True)[0]
             if rows.numel() == 0:
                 continue
-            tail_logits = self.tail_clusters[index](hidden.index_select(0, rows))
-            tail_best, tail_ids = tail_logits.topk(min(k, tail_logits.shape[1]), dim=1)
+            tail = self.tail_clusters[index]
+            tail_best, tail_ids = self._cluster_top_k(
+                f"tail{index}",
+                tail.project(hidden.index_select(0, rows)),
+                tail.output.weight,
+                min(k, tail.output.out_features),
+                screening,
+            )
             candidate_logits = torch.cat(
                 [best_logits[rows], tail_label_logits(root_logits[rows, index, None], tail_best)], 1
             )
@@ -345,3 +362,10 @@ class AdaptiveProbabilisticLabelClusters(nn.Module):
             best_logits[rows] = merged_logits
             best_ids[rows] = candidate_ids.gather(1, order)
         return best_logits, best_ids
+
+    def _cluster_top_k(
+        self, name: str, inputs: torch.Tensor, weight: torch.Tensor, k: int, screening: str
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Exact top-k logits of one cluster's labels, int8-screened where `screening` says so."""
+        screen = self._screens.get_screen(name, weight) if should_screen(screening, inputs, weight) else None
+        return linear_top_k(inputs, weight, k, screen)
