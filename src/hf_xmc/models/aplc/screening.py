@@ -26,6 +26,7 @@ This file imports only torch: it is copied next to the weights by ``save_pretrai
 
 from __future__ import annotations
 
+import math
 import warnings
 
 import torch
@@ -36,6 +37,8 @@ SCREENING_MODES = ("auto", "int8", "none")
 MIN_SCREENED_LABELS = 4096
 # Give up screening (score in float32) when more than this share of the labels survives as candidates.
 MAX_CANDIDATE_FRACTION = 0.125
+# One int8 pass suffices when it leaves at most this many candidates per row and requested label (on average).
+FEW_CANDIDATES_PER_K = 64
 # Relative slack for float rounding in the int8 kernel's dequantisation and in the float32 reference itself.
 ROUNDING_MARGIN = 1e-5
 
@@ -55,8 +58,10 @@ class Int8Screen:
     def __init__(self, packed, num_labels: int, residual_norm: torch.Tensor, quantized_norm: torch.Tensor):
         self.packed = packed
         self.num_labels = num_labels
-        self.residual_norm = residual_norm
-        self.quantized_norm = quantized_norm
+        # rows multiplying ‖x‖, ‖e‖ and 1 in the bound (ROUNDING_MARGIN covers the kernel's float dequantisation)
+        self.label_terms = torch.stack(
+            [residual_norm + ROUNDING_MARGIN * quantized_norm, quantized_norm, torch.full_like(residual_norm, 1e-6)]
+        )
 
     @classmethod
     def from_weight(cls, weight: torch.Tensor) -> Int8Screen:
@@ -92,17 +97,20 @@ class Int8Screen:
         approximate, quantized_inputs = self._int8_pass(inputs)
         input_error = inputs - quantized_inputs
         for _ in range(passes - 1):
-            correction, quantized_error = self._int8_pass(input_error)
-            approximate = approximate + correction
-            input_error = input_error - quantized_error
-        input_norm = inputs.norm(dim=1, keepdim=True)
-        bound = (
-            self.residual_norm * input_norm
-            + self.quantized_norm * input_error.norm(dim=1, keepdim=True)
-            + ROUNDING_MARGIN * self.quantized_norm * input_norm
-            + 1e-6
+            approximate, input_error = self.refine(approximate, input_error)
+        return approximate, self.error_bound(inputs, input_error)
+
+    def refine(self, approximate: torch.Tensor, input_error: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """One more pass, scoring the input's quantisation error: `(better scores, the input error still left)`."""
+        correction, quantized_error = self._int8_pass(input_error)
+        return approximate + correction, input_error - quantized_error
+
+    def error_bound(self, inputs: torch.Tensor, input_error: torch.Tensor) -> torch.Tensor:
+        """`‖r‖‖x‖ + ‖ŵ‖‖e‖ + margin` for every (row, label), as one rank-3 product (one pass over the output)."""
+        row_terms = torch.stack(
+            [inputs.norm(dim=1), input_error.norm(dim=1), torch.ones(inputs.shape[0], device=inputs.device)], dim=1
         )
-        return approximate, bound
+        return row_terms @ self.label_terms
 
 
 class ScreenCache(dict):
@@ -148,18 +156,43 @@ def linear_top_k(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """The k largest of `inputs @ weight.T` per row (float32 values, column ids), exactly.
 
-    With a `screen` of the same weight, only the candidates the int8 pass cannot rule out are scored in float32.
+    With a `screen` of the same weight, only the candidates the int8 pass cannot rule out are scored in float32. One
+    int8 pass is tried first; a second one (tighter bound) only when it leaves too many candidates.
     """
     if screen is None or inputs.shape[0] == 0:
         return F.linear(inputs, weight).topk(k, dim=1)
     inputs = inputs.float().contiguous()
-    approximate, bound = screen.approximate_scores(inputs)
-    threshold = (approximate - bound).topk(k, dim=1).values[:, -1:]
-    upper = approximate + bound
-    num_candidates = int((upper >= threshold).sum(dim=1).max())
-    if num_candidates > MAX_CANDIDATE_FRACTION * weight.shape[0]:
-        return F.linear(inputs, weight).topk(k, dim=1)
-    candidates = upper.topk(max(num_candidates, k), dim=1).indices
-    exact = torch.einsum("rcd,rd->rc", weight[candidates], inputs)
-    values, positions = exact.topk(k, dim=1)
-    return values, candidates.gather(1, positions)
+    approximate, quantized_inputs = screen._int8_pass(inputs)
+    input_error = inputs - quantized_inputs
+    few_pairs = FEW_CANDIDATES_PER_K * k * inputs.shape[0]
+    for final_pass in (False, True):
+        bound = screen.error_bound(inputs, input_error)
+        threshold = (approximate - bound).topk(k, dim=1).values[:, -1:]
+        is_candidate = bound.add_(approximate) >= threshold
+        num_pairs = int(torch.count_nonzero(is_candidate))
+        if num_pairs <= few_pairs:
+            break
+        if final_pass or num_pairs > 0.5 * is_candidate.numel():  # a second pass would not save enough
+            if num_pairs > MAX_CANDIDATE_FRACTION * is_candidate.numel():
+                return F.linear(inputs, weight).topk(k, dim=1)
+            break
+        approximate, input_error = screen.refine(approximate, input_error)
+    rows, columns = is_candidate.nonzero(as_tuple=True)
+    return _rescore_candidates(inputs, weight, rows, columns, k)
+
+
+def _rescore_candidates(
+    inputs: torch.Tensor, weight: torch.Tensor, rows: torch.Tensor, columns: torch.Tensor, k: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Float32 scores of the candidate (row, label) pairs (row-major, as `nonzero` gives them), then each row's best k."""
+    scores = torch.einsum("pd,pd->p", weight.index_select(0, columns), inputs.index_select(0, rows))
+    counts = torch.bincount(rows, minlength=inputs.shape[0])
+    starts = torch.cumsum(counts, 0) - counts
+    slots = torch.arange(rows.numel(), device=rows.device) - starts[rows]
+    width = max(int(counts.max()), k)
+    padded_scores = scores.new_full((inputs.shape[0], width), -math.inf)
+    padded_ids = columns.new_zeros((inputs.shape[0], width))
+    padded_scores[rows, slots] = scores
+    padded_ids[rows, slots] = columns
+    values, positions = padded_scores.topk(k, dim=1)
+    return values, padded_ids.gather(1, positions)
