@@ -13,6 +13,7 @@ from transformers import AutoModel, BertConfig, Trainer, TrainingArguments, XLNe
 
 from hf_xmc.models import register_auto_classes
 from hf_xmc.models.aplc import EncoderAPLCConfig, EncoderWithAPLC, XLNetAPLCConfig, XLNetWithAPLC
+from hf_xmc.models.aplc.screening import int8_kernels_available
 from hf_xmc.training.collators import XMCDataCollator
 
 register_auto_classes()
@@ -53,6 +54,16 @@ def test_top_k_path_returns_ids_without_dense_logits():
     assert torch.equal(output.top_k_ids, dense.topk(5, dim=1).indices)
 
 
+@pytest.mark.skipif(not int8_kernels_available(), reason="this torch build has no int8 CPU kernels")
+def test_int8_screened_top_k_path_equals_dense_top_k():
+    """Wide clusters are screened in int8 before float32 scoring; the labels must be the dense logits' top-k."""
+    model = tiny_xlnet(num_labels=20_000, output_top_k=5, output_logits=False, top_k_screening="int8").eval()
+    input_ids = torch.randint(10, 100, (4, 6))
+    output = model(input_ids=input_ids)
+    dense = model(input_ids=input_ids, return_logits=True).logits
+    assert torch.equal(output.top_k_ids, dense.topk(5, dim=1).indices)
+
+
 def test_config_stays_small_and_has_no_id2label(tmp_path):
     config = XLNetAPLCConfig(**TINY_XLNET, num_labels=500_000, label_cutoffs=[0.25] * 4)
     config.save_pretrained(tmp_path)
@@ -69,6 +80,7 @@ def test_config_stays_small_and_has_no_id2label(tmp_path):
         ({"dim_decay_factor": 0.5}, "must be >= 1"),
         ({"tail_projection": "mlp"}, "tail_projection must be one of"),
         ({"output_logits": False}, "needs output_top_k"),
+        ({"top_k_screening": "fast"}, "top_k_screening must be one of"),
     ],
 )
 def test_bad_config_values_are_explained(kwargs, message):

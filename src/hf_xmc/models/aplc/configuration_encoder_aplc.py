@@ -7,6 +7,7 @@ from transformers import AutoConfig, PreTrainedConfig
 from transformers.configuration_utils import SubConfigSpec
 
 from .aplc import DEFAULT_LABEL_CUTOFFS, TAIL_PROJECTIONS, resolve_cluster_sizes, tail_dimensions
+from .screening import SCREENING_MODES
 from .heads import POOLING_MODES
 
 
@@ -33,6 +34,9 @@ class EncoderAPLCConfig(PreTrainedConfig):
         output_logits (`bool`, defaults to `True`): return the dense `(batch, num_labels)` logits.
         top_k_beam (`int`, *optional*): approximate top-k, at most this many tail clusters per example.
         initializer_range (`float`, defaults to 0.02): std of the head's initial weights.
+        top_k_screening (`str`, defaults to `"auto"`):
+            How the top-k search scores a cluster: `"auto"` (int8 screening with a proven error bound, then float32
+            for the survivors, on CPU for clusters of 4,096+ labels; exact), `"int8"` or `"none"` (float32 only).
     """
 
     model_type = "encoder_aplc"
@@ -49,6 +53,7 @@ class EncoderAPLCConfig(PreTrainedConfig):
     output_top_k: int | None = None
     output_logits: bool = True
     top_k_beam: int | None = None
+    top_k_screening: str = "auto"
     initializer_range: float = 0.02
 
     def __post_init__(self, **kwargs):
@@ -84,6 +89,8 @@ class EncoderAPLCConfig(PreTrainedConfig):
             raise ValueError(f"hidden_dropout must be in [0, 1), got {self.hidden_dropout}")
         if self.output_top_k is not None and not 1 <= self.output_top_k <= self.num_labels:
             raise ValueError(f"output_top_k must be in [1, num_labels={self.num_labels}], got {self.output_top_k}")
+        if self.top_k_screening not in SCREENING_MODES:
+            raise ValueError(f"top_k_screening must be one of {SCREENING_MODES}, got {self.top_k_screening!r}")
         if not self.output_logits and self.output_top_k is None:
             raise ValueError("output_logits=False needs output_top_k, or the model returns no scores at all")
 

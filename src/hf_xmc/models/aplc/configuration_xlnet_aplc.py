@@ -6,6 +6,7 @@ from huggingface_hub.dataclasses import strict
 from transformers import XLNetConfig
 
 from .aplc import DEFAULT_LABEL_CUTOFFS, TAIL_PROJECTIONS, resolve_cluster_sizes, tail_dimensions
+from .screening import SCREENING_MODES
 
 
 @strict
@@ -32,6 +33,9 @@ class XLNetAPLCConfig(XLNetConfig):
             Return the dense `(batch, num_labels)` logits; turn off at very large `num_labels` (with `output_top_k`).
         top_k_beam (`int`, *optional*):
             Approximate top-k: visit at most this many tail clusters per example (`None` = exact).
+        top_k_screening (`str`, defaults to `"auto"`):
+            How the top-k search scores a cluster: `"auto"` (int8 screening with a proven error bound, then float32
+            for the survivors, on CPU for clusters of 4,096+ labels; exact), `"int8"` or `"none"` (float32 only).
     """
 
     model_type = "xlnet_aplc"
@@ -44,6 +48,7 @@ class XLNetAPLCConfig(XLNetConfig):
     output_top_k: int | None = None
     output_logits: bool = True
     top_k_beam: int | None = None
+    top_k_screening: str = "auto"
 
     def __post_init__(self, **kwargs):
         if self.label_cutoffs is None:
@@ -69,6 +74,8 @@ class XLNetAPLCConfig(XLNetConfig):
             raise ValueError(f"aplc_hidden_size must be positive, got {self.aplc_hidden_size}")
         if self.output_top_k is not None and not 1 <= self.output_top_k <= self.num_labels:
             raise ValueError(f"output_top_k must be in [1, num_labels={self.num_labels}], got {self.output_top_k}")
+        if self.top_k_screening not in SCREENING_MODES:
+            raise ValueError(f"top_k_screening must be one of {SCREENING_MODES}, got {self.top_k_screening!r}")
         if not self.output_logits and self.output_top_k is None:
             raise ValueError("output_logits=False needs output_top_k, or the model returns no scores at all")
 

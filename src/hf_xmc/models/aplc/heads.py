@@ -106,5 +106,7 @@ def aplc_head_outputs(
     logits = aplc.logits(features) if return_logits else None
     top_k_scores = top_k_ids = None
     if top_k:
-        top_k_scores, top_k_ids = aplc.top_k(features.detach(), top_k, beam=config.top_k_beam)
+        top_k_scores, top_k_ids = aplc.top_k(
+            features.detach(), top_k, beam=config.top_k_beam, screening=config.top_k_screening
+        )
     return {"loss": loss, "logits": logits, "top_k_scores": top_k_scores, "top_k_ids": top_k_ids}
