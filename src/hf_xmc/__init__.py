@@ -16,7 +16,6 @@ from .models import (
     register_auto_classes,
 )
 
-
 __version__ = "0.1.0"
 
 register_auto_classes()

@@ -4,5 +4,4 @@ import sys
 
 from hf_xmc.cli.main import main
 
-
 sys.exit(main())

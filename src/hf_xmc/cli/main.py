@@ -11,7 +11,6 @@ import argparse
 import importlib
 import sys
 
-
 SUBCOMMAND_MODULES = ("hf_xmc.cli.data", "hf_xmc.cli.train", "hf_xmc.cli.hub")
 
 

@@ -16,11 +16,11 @@ import torch
 from transformers import AutoConfig, AutoModel, AutoTokenizer, HfArgumentParser, TrainerCallback, set_seed
 
 from ..data import LabelVocabulary, XMCInputError, load_xmc_dataset
+from ..hub import ModelCardCallback, push_xmc_model
 from ..metrics import make_compute_metrics, make_preprocess_logits_for_metrics
 from ..models import register_auto_classes
 from ..models.aplc import EncoderWithAPLC, XLNetWithAPLC
 from ..models.aplc.aplc import TAIL_PROJECTIONS, resolve_cluster_sizes, tail_dimensions
-from ..hub import ModelCardCallback, push_xmc_model
 from ..models.aplc.heads import POOLING_MODES
 from .collators import XMCDataCollator
 from .optimization import XMCTrainer, XMCTrainingArguments
@@ -107,6 +107,10 @@ class APLCTrainingArguments(XMCTrainingArguments):
     save_strategy: str = field(default="epoch", metadata={"help": "Checkpoint strategy (no, steps, epoch)."})
     save_total_limit: int | None = field(default=1, metadata={"help": "Keep at most this many checkpoints."})
     seed: int = field(default=42, metadata={"help": "Random seed."})
+    dataloader_pin_memory: bool = field(
+        default=torch.cuda.is_available(),
+        metadata={"help": "Pin batches in host memory for faster GPU copies (default: on where CUDA is present)."},
+    )
 
 
 def aplc_argument_dataclasses() -> tuple[type, type, type]:

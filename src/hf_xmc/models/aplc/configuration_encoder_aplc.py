@@ -7,8 +7,8 @@ from transformers import AutoConfig, PreTrainedConfig
 from transformers.configuration_utils import SubConfigSpec
 
 from .aplc import DEFAULT_LABEL_CUTOFFS, TAIL_PROJECTIONS, resolve_cluster_sizes, tail_dimensions
-from .screening import SCREENING_MODES
 from .heads import POOLING_MODES
+from .screening import SCREENING_MODES
 
 
 @strict
