@@ -107,10 +107,6 @@ class APLCTrainingArguments(XMCTrainingArguments):
     save_strategy: str = field(default="epoch", metadata={"help": "Checkpoint strategy (no, steps, epoch)."})
     save_total_limit: int | None = field(default=1, metadata={"help": "Keep at most this many checkpoints."})
     seed: int = field(default=42, metadata={"help": "Random seed."})
-    dataloader_pin_memory: bool = field(
-        default=torch.cuda.is_available(),
-        metadata={"help": "Pin batches in host memory for faster GPU copies (default: on where CUDA is present)."},
-    )
 
 
 def aplc_argument_dataclasses() -> tuple[type, type, type]:

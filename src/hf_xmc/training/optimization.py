@@ -115,6 +115,7 @@ class XMCTrainingArguments(TrainingArguments):
     """`TrainingArguments` with the discriminative learning rates of APLC-XLNet.
 
     `learning_rate` is the encoder's `η_x`; `warmup_steps` (steps, or a fraction of them below 1) is `t_w` of eq. 15.
+    Batches are pinned in host memory only where CUDA is present (Trainer's default warns on CPU-only machines).
     """
 
     learning_rate_hidden: float = field(default=1e-4, metadata={"help": "η_h: learning rate of the hidden layer."})
@@ -122,6 +123,10 @@ class XMCTrainingArguments(TrainingArguments):
     slanted_triangular: bool = field(
         default=True,
         metadata={"help": "Use the slanted triangular schedule of eq. 15 instead of `lr_scheduler_type`."},
+    )
+    dataloader_pin_memory: bool = field(
+        default=torch.cuda.is_available(),
+        metadata={"help": "Pin batches in host memory for faster GPU copies (default: on where CUDA is present)."},
     )
 
 
