@@ -5,8 +5,13 @@ from __future__ import annotations
 from transformers import AutoConfig, AutoModel, AutoModelForSequenceClassification
 
 from .aplc import EncoderAPLCConfig, EncoderWithAPLC, XLNetAPLCConfig, XLNetWithAPLC
+from .bert_guide import BertGuideConfig, BertGuideNetwork
 
-_MODELS = ((XLNetAPLCConfig, XLNetWithAPLC), (EncoderAPLCConfig, EncoderWithAPLC))
+_MODELS = (
+    (XLNetAPLCConfig, XLNetWithAPLC),
+    (EncoderAPLCConfig, EncoderWithAPLC),
+    (BertGuideConfig, BertGuideNetwork),
+)
 
 
 def register_auto_classes() -> None:
@@ -24,6 +29,8 @@ def register_auto_classes() -> None:
 
 
 __all__ = [
+    "BertGuideConfig",
+    "BertGuideNetwork",
     "EncoderAPLCConfig",
     "EncoderWithAPLC",
     "XLNetAPLCConfig",

@@ -1,0 +1,1 @@
+../aplc/screening.py
