@@ -3,7 +3,9 @@
 The checkpoint is `$HF_XMC_DEMO_MODEL` when set, else the output folder of the main training job
 (`hf-xmc-aplc-debtags`, what `python examples/train_aplc.py` writes); any local folder or Hub repo id can be typed in
 the app. The app only needs "a model that returns the top-k labels with scores": `hf_xmc.hub.load_xmc_model(...)`
-gives that for every hf-xmc method, and a generative model (XLGen) marks each label as seen in training or new.
+gives that for every hf-xmc method, and a generative model (XLGen) marks each label as seen in training or new. When
+the checkpoint carries decision thresholds tuned on validation (`decision_thresholds.json`), the app states them and
+its table's "decision" column marks the ranked labels that pass them (the labels the model decides for).
 
 Pure functions first (tested directly), then `build_demo()`; the server starts only under `__main__`.
 """
@@ -16,12 +18,14 @@ from pathlib import Path
 import gradio as gr
 import pandas as pd
 
-from hf_xmc.hub import RankedLabel, TextTooLongError, XMCCheckpointError, load_xmc_model
+from hf_xmc.decision import DecisionThresholds
+from hf_xmc.hub import RankedLabel, TextTooLongError, XMCCheckpointError, decision_mask, load_xmc_model
 
 MODEL_ENV = "HF_XMC_DEMO_MODEL"
 MAIN_JOB_OUTPUT = "hf-xmc-aplc-debtags"
 MAX_K = 20
-TABLE_COLUMNS = ["rank", "label", "label text", "score", "status"]
+TABLE_COLUMNS = ["rank", "label", "label text", "score", "decision", "status"]
+PASSES, FAILS = "predicted", "below threshold"  # the "decision" column; empty without tuned thresholds
 EXAMPLES = [
     "A command-line tool written in Python for editing and converting image files, with a GTK graphical interface.",
     "Library for parsing and validating XML documents, with bindings for C++ and Perl.",
@@ -57,13 +61,35 @@ def label_status(label: RankedLabel) -> str:
     return "seen" if label.seen else "new"
 
 
-def ranked_table(ranked: list[RankedLabel]) -> pd.DataFrame:
-    """One row per label, best first: rank, label, label text, score, status."""
+def ranked_table(ranked: list[RankedLabel], passes: list[bool] | None = None) -> pd.DataFrame:
+    """One row per label, best first: rank, label, label text, score, decision, status.
+
+    Args:
+        ranked (`list[RankedLabel]`): the ranking of one text.
+        passes (`list[bool]`, *optional*): whether each label passes the tuned thresholds (the "decision" column
+            says `"predicted"` / `"below threshold"`); `None` leaves the column empty (a ranking only).
+    """
+    decisions = [""] * len(ranked) if passes is None else [PASSES if p else FAILS for p in passes]
     rows = [
-        [rank, label.label, label.text or "", round(label.score, 4), label_status(label)]
-        for rank, label in enumerate(ranked, start=1)
+        [rank, label.label, label.text or "", round(label.score, 4), decision, label_status(label)]
+        for rank, (label, decision) in enumerate(zip(ranked, decisions), start=1)
     ]
     return pd.DataFrame(rows, columns=TABLE_COLUMNS)
+
+
+def thresholds_summary(thresholds: DecisionThresholds | None) -> str:
+    """One markdown sentence on the checkpoint's tuned thresholds (empty when it has none)."""
+    if thresholds is None:
+        return ""
+    tuned_on = f"{thresholds.objective}-F1"
+    if thresholds.validation_f1 is not None:
+        tuned_on += f" {thresholds.validation_f1:.4f}"
+    if thresholds.num_validation_docs:
+        tuned_on += f" on {thresholds.num_validation_docs:,} validation documents"
+    own = ""
+    if thresholds.per_label is not None:
+        own = f", and its own threshold for {thresholds.num_tuned_labels:,} of {len(thresholds.per_label):,} labels"
+    return f"Decision thresholds tuned for {tuned_on}: {thresholds.global_threshold:.4f} for every label{own}."
 
 
 def plot_frame(ranked: list[RankedLabel]) -> pd.DataFrame:
@@ -90,6 +116,8 @@ def predict(text: str, k: int, model: str) -> tuple[str, pd.DataFrame, pd.DataFr
         predictor = get_predictor(model)
         k = max(1, min(int(k), MAX_K, len(predictor.vocabulary)))
         ranked = predictor.predict([text], k=k)[0]
+        thresholds = getattr(predictor, "thresholds", None)
+        passes = None if thresholds is None else decision_mask(ranked, thresholds)
     except TextTooLongError as error:
         return f"**Text too long.** {error}", empty_plot, empty_table
     except (XMCCheckpointError, ValueError, OSError) as error:
@@ -101,7 +129,9 @@ def predict(text: str, k: int, model: str) -> tuple[str, pd.DataFrame, pd.DataFr
     )
     if new:
         summary += f" {new} generated label(s) are new (not in the training vocabulary)."
-    return summary, plot_frame(ranked), ranked_table(ranked)
+    if passes is not None:
+        summary += f" **{sum(passes)} of them pass** the tuned thresholds. {thresholds_summary(thresholds)}"
+    return summary, plot_frame(ranked), ranked_table(ranked, passes)
 
 
 def build_demo(model: str | None = None, initial_text: str | None = None, k: int = 5) -> gr.Blocks:

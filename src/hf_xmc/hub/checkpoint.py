@@ -1,5 +1,5 @@
 """Save, push and load complete hf-xmc checkpoints: weights + config with `auto_map` + model code + tokenizer +
-label vocabulary + model card, in one folder or Hub repository.
+label vocabulary + model card (+ tuned decision thresholds, when there are some), in one folder or Hub repository.
 
 Every problem a user can fix (a repo id that does not exist, the checkpoint of another method, a repository without
 its label vocabulary, ...) raises `XMCCheckpointError` with one sentence naming it; no Hub or transformers traceback
@@ -14,6 +14,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 from huggingface_hub import constants, create_repo, snapshot_download, upload_folder
 from huggingface_hub.errors import (
     GatedRepoError,
@@ -25,6 +26,7 @@ from huggingface_hub.errors import (
 from huggingface_hub.utils import validate_repo_id
 
 from ..data.vocabulary import LABEL_VOCABULARY_FILE, LabelVocabulary
+from ..decision import DECISION_THRESHOLDS_FILE, DecisionThresholds
 from .inference import RankedLabel, model_max_length, rank_labels
 from .model_card import build_model_card
 
@@ -37,6 +39,10 @@ DOWNLOAD_PATTERNS = ["*.json", "*.safetensors", "*.py", "*.model", "*.txt", "REA
 UPLOAD_IGNORE_PATTERNS = [
     "checkpoint-*", "runs/*", "_*", "training_args.bin", "optimizer.pt", "scheduler.pt", "rng_state*.pth", "*.lock",
 ]  # fmt: skip
+
+
+# The id given to a generated label outside the vocabulary when deciding: not padding, held to the global threshold.
+_OUTSIDE_VOCABULARY = np.iinfo(np.int64).max
 
 
 class XMCCheckpointError(ValueError):
@@ -122,6 +128,7 @@ def save_xmc_checkpoint(
     tokenizer,
     vocabulary: LabelVocabulary,
     model_card=None,
+    thresholds: DecisionThresholds | None = None,
     **card_kwargs,
 ) -> Path:
     """Write a complete checkpoint folder and check it.
@@ -133,6 +140,8 @@ def save_xmc_checkpoint(
         vocabulary (`LabelVocabulary`): the label space, one entry per output of the model.
         model_card (`ModelCard`, *optional*): written as `README.md`; by default the method's template is filled
             with the label-space size (pass `card_kwargs` such as `metrics=` and `dataset_name=` for more).
+        thresholds (`DecisionThresholds`, *optional*): tuned decision thresholds, written as
+            `decision_thresholds.json` (`load_xmc_model(...).predict(texts, threshold="tuned")` uses them).
     """
     method = check_xmc_config(model.config.to_dict(), type(model).__name__)
     num_labels = getattr(model.config, "num_labels", None)
@@ -144,6 +153,9 @@ def save_xmc_checkpoint(
     model.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     vocabulary.save_pretrained(folder)
+    if thresholds is not None:
+        _check_thresholds(thresholds, len(vocabulary), type(model).__name__)
+        thresholds.save_pretrained(folder)
     if model_card is None and not (folder / "README.md").is_file():
         card_kwargs.setdefault("num_labels", len(vocabulary))
         card_kwargs.setdefault("num_train_docs", vocabulary.num_train_docs)
@@ -165,6 +177,7 @@ def push_xmc_model(
     revision: str | None = None,
     commit_message: str = "Upload hf-xmc model",
     create_pr: bool = False,
+    thresholds: DecisionThresholds | None = None,
     **card_kwargs,
 ):
     """Push a complete checkpoint to the Hub; returns the `CommitInfo`.
@@ -177,6 +190,8 @@ def push_xmc_model(
         model_card (`ModelCard`, *optional*): overrides the card; by default the method's template is filled (with
             `model_name=repo_id` and `card_kwargs`) unless the folder already has a `README.md`.
         private, token, revision, commit_message, create_pr: as in `huggingface_hub.upload_folder`.
+        thresholds (`DecisionThresholds`, *optional*): tuned decision thresholds to upload with a model (a folder's
+            own `decision_thresholds.json` is uploaded with the rest of the folder).
     """
     try:
         validate_repo_id(repo_id)
@@ -188,15 +203,21 @@ def push_xmc_model(
             if not folder.is_dir():
                 raise XMCCheckpointError(f"{folder} is not a folder.")
             check_checkpoint_folder(folder)
-            if model_card is not None:
+            if model_card is not None or thresholds is not None:
                 folder = Path(staging)
                 _copy_tree(Path(model_or_folder), folder)
-                model_card.save(folder / "README.md")
+                if model_card is not None:
+                    model_card.save(folder / "README.md")
+                if thresholds is not None:
+                    _check_thresholds(thresholds, len(LabelVocabulary.from_pretrained(folder)), str(model_or_folder))
+                    thresholds.save_pretrained(folder)
         else:
             if tokenizer is None or vocabulary is None:
                 raise XMCCheckpointError("push_xmc_model needs the tokenizer and the label vocabulary with a model.")
             card_kwargs.setdefault("model_name", repo_id)
-            folder = save_xmc_checkpoint(staging, model_or_folder, tokenizer, vocabulary, model_card, **card_kwargs)
+            folder = save_xmc_checkpoint(
+                staging, model_or_folder, tokenizer, vocabulary, model_card, thresholds=thresholds, **card_kwargs
+            )
         create_repo(repo_id, private=private, token=token, exist_ok=True)
         return upload_folder(
             repo_id=repo_id,
@@ -207,6 +228,24 @@ def push_xmc_model(
             create_pr=create_pr,
             ignore_patterns=UPLOAD_IGNORE_PATTERNS,
         )
+
+
+def _check_thresholds(thresholds: DecisionThresholds, num_labels: int, source: str) -> None:
+    if thresholds.num_labels is not None and thresholds.num_labels != num_labels:
+        raise XMCCheckpointError(
+            f"{source}: the decision thresholds are for {thresholds.num_labels} labels but the label vocabulary has "
+            f"{num_labels}: they do not belong together."
+        )
+
+
+def _load_thresholds(folder: Path, num_labels: int, source: str) -> DecisionThresholds | None:
+    try:
+        thresholds = DecisionThresholds.from_pretrained(folder, missing_ok=True)
+    except ValueError as error:
+        raise XMCCheckpointError(f"{source}: {DECISION_THRESHOLDS_FILE} cannot be used ({error}).") from error
+    if thresholds is not None:
+        _check_thresholds(thresholds, num_labels, source)
+    return thresholds
 
 
 def _copy_tree(source: Path, target: Path) -> None:
@@ -255,7 +294,7 @@ def resolve_checkpoint(name_or_path: str | os.PathLike, revision: str | None = N
 
 @dataclass
 class XMCCheckpoint:
-    """A loaded checkpoint: the model, its tokenizer and its label vocabulary.
+    """A loaded checkpoint: the model, its tokenizer, its label vocabulary and its tuned thresholds (if any).
 
     Args:
         model (`PreTrainedModel`): in eval mode.
@@ -263,6 +302,8 @@ class XMCCheckpoint:
         vocabulary (`LabelVocabulary`): maps the model's label ids to labels.
         method (`str`): the hf-xmc method (`"aplc"`, ...).
         source (`str`): the folder or repo id it came from.
+        thresholds (`DecisionThresholds`, *optional*): the decision thresholds tuned on validation and saved with
+            the checkpoint (`decision_thresholds.json`); `None` when it has none.
     """
 
     model: object
@@ -271,15 +312,62 @@ class XMCCheckpoint:
     method: str
     source: str
     folder: Path = field(repr=False, default=None)
+    thresholds: DecisionThresholds | None = None
 
     @property
     def max_length(self) -> int | None:
         """The most tokens the model reads (texts longer than this are rejected unless truncated)."""
         return model_max_length(self.model, self.tokenizer)
 
-    def predict(self, texts: list[str] | str, k: int = 5, truncation: bool = False) -> list[list[RankedLabel]]:
-        """The `k` best labels of each text, best first (see `hf_xmc.hub.inference.rank_labels`)."""
-        return rank_labels(self.model, self.tokenizer, self.vocabulary, texts, k=k, truncation=truncation)
+    def decision_thresholds(self, threshold: float | str | DecisionThresholds) -> DecisionThresholds:
+        """`threshold` as `DecisionThresholds`: a number (one threshold for every label), `"tuned"` (the saved ones;
+        `XMCCheckpointError` when the checkpoint has none) or `DecisionThresholds` as they are."""
+        if isinstance(threshold, DecisionThresholds):
+            return threshold
+        if isinstance(threshold, str):
+            if threshold != "tuned":
+                raise ValueError(f'threshold must be None, a number or "tuned", got {threshold!r}.')
+            if self.thresholds is None:
+                raise XMCCheckpointError(
+                    f"{self.source} has no tuned thresholds ({DECISION_THRESHOLDS_FILE}): use threshold=None for the "
+                    "ranking or a number such as threshold=0.5, or tune them with `hf_xmc.decision.tune_thresholds`."
+                )
+            return self.thresholds
+        if isinstance(threshold, bool) or not isinstance(threshold, (int, float)):
+            raise ValueError(f'threshold must be None, a number or "tuned", got {threshold!r}.')
+        return DecisionThresholds.fixed(threshold)
+
+    def predict(
+        self,
+        texts: list[str] | str,
+        k: int = 5,
+        threshold: float | str | DecisionThresholds | None = None,
+        truncation: bool = False,
+        min_labels: int = 0,
+    ) -> list[list[RankedLabel]]:
+        """The `k` best labels of each text, best first (see `hf_xmc.hub.inference.rank_labels`), or with a
+        threshold, those of them the model decides for.
+
+        Args:
+            texts (`list[str]` or `str`): the documents.
+            k (`int`): labels ranked per text.
+            threshold (`float`, `"tuned"` or `DecisionThresholds`, *optional*): `None` returns the whole top-`k`;
+                otherwise only the labels whose score reaches the threshold are kept, in ranking order: a number
+                applies to every label (on the scores reported, sigmoid probabilities for classifiers), `"tuned"`
+                applies the thresholds tuned on validation and saved with the checkpoint (per label when tuned so).
+                Labels ranked below `k` are never decided for, so use the `k` the thresholds were tuned with
+                (`thresholds.top_k`).
+            truncation (`bool`): cut texts at the model's maximum length instead of raising `TextTooLongError`.
+            min_labels (`int`): with a threshold, keep at least this many of the best labels of each text (0 or 1).
+        """
+        decision = None if threshold is None else self.decision_thresholds(threshold)
+        ranked = rank_labels(self.model, self.tokenizer, self.vocabulary, texts, k=k, truncation=truncation)
+        if decision is None:
+            return ranked
+        return [
+            [label for label, passes in zip(labels, decision_mask(labels, decision, min_labels)) if passes]
+            for labels in ranked
+        ]
 
 
 def load_xmc_model(
@@ -314,4 +402,14 @@ def load_xmc_model(
         raise XMCCheckpointError(
             f"{source}: the model has {num_labels} labels but {LABEL_VOCABULARY_FILE} has {len(vocabulary)}."
         )
-    return XMCCheckpoint(model, tokenizer, vocabulary, found_method, source, folder)
+    thresholds = _load_thresholds(folder, len(vocabulary), source)
+    return XMCCheckpoint(model, tokenizer, vocabulary, found_method, source, folder, thresholds)
+
+
+def decision_mask(ranked: list[RankedLabel], thresholds: DecisionThresholds, min_labels: int = 0) -> list[bool]:
+    """Whether each ranked label of one text passes `thresholds` (a generated label without an id is held to the
+    global threshold); `min_labels` as in `DecisionThresholds.decide`."""
+    if not ranked:
+        return []
+    ids = [[_OUTSIDE_VOCABULARY if label.label_id is None else label.label_id for label in ranked]]
+    return thresholds.passes(ids, [[label.score for label in ranked]], min_labels=min_labels)[0].tolist()
