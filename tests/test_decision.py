@@ -254,6 +254,27 @@ def test_thresholds_travel_through_the_hub(checkpoints, fake_hub, unique_repo_id
     assert load_xmc_model(plain_repo).thresholds.to_dict() == thresholds.to_dict()
 
 
+def test_cli_predict_applies_a_threshold(checkpoints, capsys):
+    from hf_xmc.cli.main import main
+
+    with_thresholds, plain, _ = checkpoints
+    expected = load_xmc_model(with_thresholds).predict(TEXTS[:1], k=6, threshold="tuned")[0]
+    assert (
+        main(
+            ["hub", "predict", str(with_thresholds), TEXTS[0], "--k", "6", "--threshold", "tuned", "--format", "json"]
+        )
+        == 0
+    )
+    assert [row["label"] for row in json.loads(capsys.readouterr().out)[0]] == [label.label for label in expected]
+    assert main(["hub", "predict", str(plain), TEXTS[0], "--threshold", "1.5"]) == 0
+    assert "none of the top 5 labels reaches the threshold" in capsys.readouterr().out
+    assert main(["hub", "predict", str(plain), TEXTS[0], "--threshold", "tuned"]) == 2
+    assert "has no tuned thresholds" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["hub", "predict", str(plain), TEXTS[0], "--threshold", "best"])
+    assert "invalid threshold value: 'best'" in capsys.readouterr().err
+
+
 # ------------------------------------------------------------------------------------------------------ the Space
 @pytest.fixture(scope="module")
 def app():

@@ -291,21 +291,17 @@ def _global_sweep(scores, hits, labels, relevant_per_label, objective) -> float:
     if objective == "micro":
         predicted = np.arange(1, len(order) + 1)
         values = 2 * true_positives / (predicted + relevant_per_label.sum())
-    else:  # macro: the sum of per-label F1 terms, updated by each candidate's change to its own label's term
-        sorted_labels = labels[order]
-        by_label = np.lexsort((np.arange(len(order)), sorted_labels))  # each label's candidates, best first
-        label_run = sorted_labels[by_label]
-        starts = np.r_[0, np.flatnonzero(label_run[1:] != label_run[:-1]) + 1]
-        run_start = np.repeat(starts, np.diff(np.r_[starts, len(order)]))
-        tp_after = _grouped_cumsum(sorted_hits[by_label].astype(np.float64), run_start)
-        p_after = np.arange(len(order)) - run_start + 1.0
-        relevant = relevant_per_label[label_run].astype(np.float64)
+    else:
+        # macro: the sum of per-label F1 terms; each candidate changes its own label's term. At a cut between
+        # distinct scores every label's kept candidates are a prefix of its run, so the changes add up exactly.
+        runs = _LabelRuns(scores, hits, labels, np.ones(len(relevant_per_label), dtype=bool))
+        relevant = relevant_per_label[runs.labels].astype(np.float64)
         present = relevant > 0
-        term_after = _safe_ratio(2 * tp_after, p_after + relevant, present)
-        term_before = _safe_ratio(2 * (tp_after - sorted_hits[by_label]), p_after - 1 + relevant, present)
-        delta = np.empty(len(order))
-        delta[by_label] = term_after - term_before
-        values = np.cumsum(delta) / max(int(np.count_nonzero(relevant_per_label)), 1)
+        term_after = _safe_ratio(2 * runs.true_positives, runs.predicted + relevant, present)
+        term_before = _safe_ratio(2 * (runs.true_positives - runs.hits), runs.predicted - 1 + relevant, present)
+        change = np.empty(len(order))
+        change[runs.order] = term_after - term_before
+        values = np.cumsum(change[order]) / max(int(np.count_nonzero(relevant_per_label)), 1)
     is_last = np.r_[sorted_scores[1:] != sorted_scores[:-1], True]  # a cut may not split tied scores
     values = np.where(is_last, values, -np.inf)
     best = int(np.argmax(values))
@@ -327,14 +323,14 @@ class _LabelRuns:
     """Every label's candidates sorted by decreasing score, with the running TP / #predicted at each valid cut."""
 
     def __init__(self, scores, hits, labels, tuned):
-        chosen = tuned[labels]
-        scores, hits, labels = scores[chosen], hits[chosen], labels[chosen]
-        order = np.lexsort((-scores, labels))
-        self.scores, self.labels = scores[order], labels[order]
+        chosen = np.flatnonzero(tuned[labels])
+        order = chosen[np.lexsort((-scores[chosen], labels[chosen]))]
+        self.order = order  # run position -> candidate index
+        self.scores, self.labels, self.hits = scores[order], labels[order], hits[order].astype(np.float64)
         self.starts = np.r_[0, np.flatnonzero(self.labels[1:] != self.labels[:-1]) + 1].astype(np.int64)
         self.run_labels = self.labels[self.starts]
         run_start = np.repeat(self.starts, np.diff(np.r_[self.starts, len(order)]))
-        self.true_positives = _grouped_cumsum(hits[order].astype(np.float64), run_start)
+        self.true_positives = _grouped_cumsum(self.hits, run_start)
         self.predicted = np.arange(len(order)) - run_start + 1.0
         self.run_end = np.r_[self.starts[1:], len(order)] - 1
         self.is_last = np.zeros(len(order), dtype=bool)

@@ -23,7 +23,7 @@ def predict(args: argparse.Namespace) -> int:
     from hf_xmc.hub import load_xmc_model
 
     checkpoint = load_xmc_model(args.model, method=args.method, revision=args.revision)
-    ranked = checkpoint.predict(args.texts, k=args.k, truncation=args.truncation)
+    ranked = checkpoint.predict(args.texts, k=args.k, threshold=args.threshold, truncation=args.truncation)
     if args.format == "json":
         rows = [[{"label": r.label, "id": r.label_id, "text": r.text, "score": r.score, "seen": r.seen} for r in row]
                 for row in ranked]  # fmt: skip
@@ -33,7 +33,14 @@ def predict(args: argparse.Namespace) -> int:
         print(text if len(text) <= 80 else text[:77] + "...")
         for rank, label in enumerate(row, start=1):
             print(f"  {rank:>2}. {label.label}{f' ({label.text})' if label.text else ''}  {label.score:.3f}")
+        if not row:
+            print(f"  (none of the top {args.k} labels reaches the threshold)")
     return 0
+
+
+def threshold(value: str) -> float | str:
+    """`--threshold`: `"tuned"` or a number (argparse names the flag when it is neither)."""
+    return value if value == "tuned" else float(value)
 
 
 def register(subparsers) -> None:
@@ -61,6 +68,13 @@ def register(subparsers) -> None:
     predict_parser.add_argument("--revision", default=None, help="Hub revision")
     predict_parser.add_argument(
         "--truncation", action="store_true", help="cut texts longer than the model reads instead of refusing them"
+    )
+    predict_parser.add_argument(
+        "--threshold",
+        type=threshold,
+        default=None,
+        help='print only the labels whose score reaches it: a number, or "tuned" (the thresholds saved with the '
+        "checkpoint, decision_thresholds.json); default: the whole top-k",
     )
     predict_parser.add_argument("--format", choices=("table", "json"), default="table")
     predict_parser.set_defaults(func=predict)
