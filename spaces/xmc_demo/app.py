@@ -146,7 +146,9 @@ def build_demo(model: str | None = None, initial_text: str | None = None, k: int
         gr.Markdown(
             "# Extreme multi-label text classification\n"
             "Type a text: the model ranks its labels out of the whole label space (scores are per-label "
-            "probabilities). Any hf-xmc checkpoint works: a local folder or a Hub repo id."
+            "probabilities). When the checkpoint carries decision thresholds tuned on validation, the table's "
+            '"decision" column marks the labels the model predicts. Any hf-xmc checkpoint works: a local folder or a '
+            "Hub repo id."
         )
         with gr.Row():
             model_box = gr.Textbox(value=model or default_model(), label="Model (folder or Hub repo id)", scale=3)
