@@ -176,6 +176,8 @@ def test_missing_or_broken_file_is_named(tmp_path):
     with pytest.raises(FileNotFoundError, match=f"has no {DECISION_THRESHOLDS_FILE}"):
         DecisionThresholds.from_pretrained(tmp_path)
     assert DecisionThresholds.from_pretrained(tmp_path, missing_ok=True) is None
+    with pytest.raises(FileNotFoundError, match="neither a folder, a file nor a Hub repo id"):
+        DecisionThresholds.from_pretrained(tmp_path / "no" / "such" / "folder")
     (tmp_path / DECISION_THRESHOLDS_FILE).write_text('{"objective": "micro"}')
     with pytest.raises(ValueError, match=r"lack the key\(s\) \['global_threshold'\]"):
         DecisionThresholds.from_pretrained(tmp_path)

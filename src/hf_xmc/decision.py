@@ -193,8 +193,15 @@ class DecisionThresholds:
             path = path / DECISION_THRESHOLDS_FILE
         elif not path.is_file():
             from huggingface_hub import hf_hub_download
-            from huggingface_hub.errors import EntryNotFoundError
+            from huggingface_hub.errors import EntryNotFoundError, HFValidationError
+            from huggingface_hub.utils import validate_repo_id
 
+            try:
+                validate_repo_id(str(directory_or_repo_id))
+            except HFValidationError as error:
+                raise FileNotFoundError(
+                    f"{directory_or_repo_id} is neither a folder, a file nor a Hub repo id."
+                ) from error
             try:
                 path = Path(
                     hf_hub_download(
