@@ -157,3 +157,54 @@ def test_empty_and_missing_files(tmp_path):
         load_xmc_dataset(folder)
     with pytest.raises(FileNotFoundError):
         read_bow_file(tmp_path / "absent.txt")
+
+
+def test_a_feature_repeated_within_one_line_is_rejected(tmp_path):
+    # its two values would become a duplicate CSR entry (scikit-learn refuses those); summing would hide a broken file
+    path = write(tmp_path / "toy_data.txt", "3 5 2\n0 0:1 3:2\n1 4:1 2:0.5 4:3\n0 1:1\n")
+    with pytest.raises(XMCInputError, match="toy_data.txt:3: feature id 4 appears more than once on this line"):
+        read_bow_file(path)
+    headerless = write(tmp_path / "train_v1.txt", "0 1:1 1:1\n")
+    with pytest.raises(XMCInputError, match="train_v1.txt:1: feature id 1 appears more than once"):
+        read_bow_file(headerless)
+    # unsorted but distinct feature ids are fine
+    assert read_bow_file(write(tmp_path / "ok.txt", "1 4 2\n0 3:1 1:2\n")).features.toarray().tolist() == [
+        [0, 2, 0, 1]
+    ]
+
+
+def test_a_label_repeated_within_one_line_counts_once(tmp_path, caplog):
+    # label 1 is listed twice on line 2: counted twice it would outrank label 0 (two points)
+    path = write(tmp_path / "toy_data.txt", "3 2 2\n0 0:1\n1,1 1:1\n0 1:2\n")
+    with caplog.at_level("WARNING", logger="hf_xmc.data.assembly"):
+        xmc = load_xmc_dataset(path)
+    assert xmc.vocabulary.labels == ["0", "1"] and xmc.vocabulary.counts.tolist() == [2, 1]
+    assert xmc["train"]["labels"] == [[0], [1], [0]]
+    np.testing.assert_array_equal(xmc.label_frequencies(), xmc.vocabulary.counts)
+    assert xmc.duplicate_labels_removed == {"train": 1} and "1 label(s) repeated" in caplog.text
+
+
+@pytest.mark.parametrize(
+    "train_split, test_split, message",
+    [
+        (
+            "1\n2\n",
+            "3\n2\n",
+            r"row 2 is in both split files, .*toy_trSplit.txt \(line 2\) and .*toy_tstSplit.txt \(line 2\)",
+        ),
+        ("1\n2\n1\n", "3\n", r"toy_trSplit.txt:3: row 1 is listed twice in this split file \(lines 1 and 3\)"),
+        ("1\n2\n", "3\n\n3\n", r"toy_tstSplit.txt:3: row 3 is listed twice in this split file \(lines 1 and 3\)"),
+    ],
+)
+def test_a_row_in_two_splits_or_twice_in_one_is_leakage(tmp_path, train_split, test_split, message):
+    folder = tmp_path / "toy"
+    write(folder / "Toy_data.txt", "3 4 2\n0 0:1\n1 1:2\n0,1 2:3\n")
+    write(folder / "toy_trSplit.txt", train_split)
+    write(folder / "toy_tstSplit.txt", test_split)
+    with pytest.raises(XMCInputError, match=message):
+        load_xmc_dataset(folder)
+    # the same check for explicit split files next to a single data file
+    with pytest.raises(XMCInputError, match=message):
+        load_xmc_dataset(
+            folder / "Toy_data.txt", split_files=(folder / "toy_trSplit.txt", folder / "toy_tstSplit.txt")
+        )

@@ -8,6 +8,8 @@ tests from the format descriptions.
 
 from __future__ import annotations
 
+import json
+
 import datasets
 import numpy as np
 import pytest
@@ -194,3 +196,69 @@ def test_unknown_folder_layout_is_a_clear_error(tmp_path):
     write(tmp_path / "odd" / "notes.md", "hello")
     with pytest.raises(XMCInputError, match="cannot tell the layout"):
         load_xmc_dataset(tmp_path / "odd")
+
+
+def _check_repeat_counted_once(xmc, expected_labels, removed):
+    np.testing.assert_array_equal(xmc.label_frequencies(), xmc.vocabulary.counts)
+    assert xmc.vocabulary.is_frequency_sorted() and xmc.vocabulary.labels == expected_labels
+    assert xmc.duplicate_labels_removed == removed
+    assert all(len(set(ids)) == len(ids) for split in xmc.splits.values() for ids in split["labels"])
+
+
+def test_attentionxml_label_repeated_on_a_line_counts_once(tmp_path):
+    folder = tmp_path / "axml"
+    write(folder / "train_texts.txt", "a\nb\nc\n")
+    write(folder / "train_labels.txt", "x y y y\nx\nz\n")  # y counted 3 times would outrank x
+    write(folder / "test_texts.txt", "d\n")
+    write(folder / "test_labels.txt", "z z\n")
+    xmc = load_xmc_dataset(folder)
+    _check_repeat_counted_once(xmc, ["x", "y", "z"], {"train": 2, "test": 1})
+    assert xmc.vocabulary.counts.tolist() == [2, 1, 1]
+
+
+@pytest.mark.parametrize("label_format", ["npz", "txt"])
+def test_pecos_label_repeated_for_a_document_counts_once(tmp_path, label_format):
+    folder = make_pecos(tmp_path / "pecos", label_format)
+    if label_format == "txt":
+        write(folder / "Y.trn.txt", "2,2,2\n0\n0,1\n")
+    else:  # a non-canonical matrix: (0, 2) stored three times
+        train = sp.csr_matrix((np.ones(6, np.float32), [2, 2, 2, 0, 0, 1], [0, 3, 4, 6]), shape=(3, 3))
+        sp.save_npz(folder / "Y.trn.npz", train)
+    xmc = load_xmc_dataset(folder)
+    _check_repeat_counted_once(xmc, ["fruit", "dessert", "baked"], {"train": 2})
+    assert xmc.vocabulary.counts.tolist() == [2, 1, 1]
+
+
+def test_parquet_and_datasets_labels_repeated_in_a_row_count_once(tmp_path):
+    train = datasets.Dataset.from_dict({"text": ["a", "b", "c"], "labels": [["y", "y", "y"], ["x"], ["x"]]})
+    xmc = load_xmc_dataset(train)
+    _check_repeat_counted_once(xmc, ["x", "y"], {"train": 2})
+    ids = datasets.Dataset.from_dict({"text": ["a", "b", "c"], "labels": [[1, 1, 1], [0], [0]]})
+    _check_repeat_counted_once(load_xmc_dataset(ids), ["0", "1"], {"train": 2})
+    # a parquet folder written by another tool, with a repeated id in a row
+    folder = save_xmc_dataset_parquet(xmc, tmp_path / "pq")
+    datasets.Dataset.from_dict({"text": ["a", "b", "c"], "labels": [[1, 1, 1], [0], [0]]}).to_parquet(
+        str(folder / "data" / "train-00000-of-00001.parquet")
+    )
+    _check_repeat_counted_once(load_xmc_dataset(folder), ["x", "y"], {"train": 2})
+
+
+def test_parquet_keeps_the_evaluation_filter_pairs(tmp_path):
+    folder = tmp_path / "lf"
+    folder.mkdir()
+    records = {
+        "trn": [{"uid": "a", "title": "t", "content": "c", "target_ind": [1]}],
+        "tst": [
+            {"uid": "b", "title": "t", "content": "c", "target_ind": [0]},
+            {"uid": "c", "title": "t", "target_ind": [1]},
+        ],
+        "lbl": [{"uid": "L0", "title": "zero"}, {"uid": "L1", "title": "one"}],
+    }
+    for stem, rows in records.items():
+        write(folder / f"{stem}.json", "".join(json.dumps(row) + "\n" for row in rows))
+    write(folder / "filter_labels_test.txt", "1 0\n")
+    xmc = load_xmc_dataset(folder)
+    assert xmc.filter_pairs["test"].toarray().tolist() == [[0, 0], [0, 1]]  # L0 has id 1 (no training doc)
+    again = load_xmc_dataset(save_xmc_dataset_parquet(xmc, tmp_path / "pq"))
+    assert set(again.filter_pairs) == {"test"}
+    assert (again.filter_pairs["test"] != xmc.filter_pairs["test"]).nnz == 0

@@ -15,7 +15,7 @@ import pytest
 import scipy.sparse as sp
 from datasets import List, Value
 
-from hf_xmc.data import XMCInputError, load_xmc_dataset
+from hf_xmc.data import XMCInputError, inverse_propensity, load_xmc_dataset
 from hf_xmc.data.loading import builtin_dataset_path
 
 
@@ -165,9 +165,128 @@ def test_missing_and_empty_lf_files(tmp_path):
 
 def test_empty_text_can_be_allowed_explicitly(tmp_path):
     directory = write_lf(tmp_path / "ok", [doc("a", [0], title="", content="")])
-    assert load_xmc_dataset(directory, allow_empty_text=True)["train"]["text"] == [" "]
+    assert load_xmc_dataset(directory, allow_empty_text=True)["train"]["text"] == [""]
 
 
 def test_unknown_name_is_a_clear_error():
     with pytest.raises(FileNotFoundError, match="neither a built-in data set"):
         load_xmc_dataset("no-such-dataset")
+
+
+def test_text_of_a_document_with_an_empty_title_or_content_has_no_stray_space(tmp_path):
+    train = [doc("a", [0], title="", content="only content"), doc("b", [0], title=" ", content="x y")]
+    train += [doc("c", [0], title="only title", content=""), doc("d", [0], title="t", content="c")]
+    xmc = load_xmc_dataset(write_lf(tmp_path / "lf", train))
+    assert xmc["train"]["text"] == ["only content", "x y", "only title", "t c"]
+    # the raw fields stay as they are in the file
+    assert xmc["train"]["title"] == ["", " ", "only title", "t"]
+
+
+@pytest.mark.parametrize(
+    "lines, message, line",
+    [
+        # two objects on one line: every later line number would shift by one
+        (
+            [doc("a", [0]), json.dumps(doc("b", [1])) + " " + json.dumps(doc("c", [2])), doc("d", [3])],
+            "more than one JSON value on this line",
+            2,
+        ),
+        # one object spread over two lines
+        ([doc("a", [0]), json.dumps(doc("b", [1]), indent=1), doc("d", [3])], "does not end on this line", 2),
+        (
+            [doc("a", [0]), '{"uid": "b", "title": "t",', '"content": "c", "target_ind": [1]}'],
+            "spread over several lines",
+            2,
+        ),
+        ([doc("a", [0]), "   ", doc("b", [0])], "empty line", 2),
+    ],
+)
+def test_a_line_must_hold_exactly_one_json_object(tmp_path, lines, message, line):
+    directory = write_lf(tmp_path / "bad", lines, gz=False)
+    with pytest.raises(XMCInputError, match=message) as error:
+        load_xmc_dataset(directory)
+    assert str(error.value).startswith(f"{directory / 'trn.json'}:{line}:")
+
+
+def test_one_object_a_line_with_crlf_endings_and_padding_spaces_loads(tmp_path):
+    directory = tmp_path / "lf"
+    write_lf(directory, [doc("a", [0])], gz=False)
+    records = [json.dumps(doc("a", [0])), " " + json.dumps(doc("b", [1])) + "  ", json.dumps(doc("c", [1]))]
+    (directory / "trn.json").write_bytes(("\r\n".join(records) + "\r\n").encode())
+    assert load_xmc_dataset(directory)["train"]["uid"] == ["a", "b", "c"]
+
+
+@pytest.mark.parametrize("gz", [True, False])
+def test_a_label_repeated_in_one_document_counts_once_everywhere(tmp_path, caplog, gz):
+    # L1 is listed twice in doc "a": with double counting it would outrank L0 (2 docs) and change the id order
+    train = [doc("a", [1, 1, 1]), doc("b", [0]), doc("c", [0, 2])]
+    directory = write_lf(tmp_path / "lf", train, [doc("t", [3, 3, 0])], gz=gz)
+    with caplog.at_level("WARNING", logger="hf_xmc.data.assembly"):
+        xmc = load_xmc_dataset(directory)
+    assert xmc.vocabulary.labels[:2] == ["L0", "L1"]
+    np.testing.assert_array_equal(xmc.vocabulary.counts, [2, 1, 1, 0])
+    np.testing.assert_array_equal(xmc.vocabulary.counts, np.asarray(xmc.label_matrix("train").sum(axis=0)).ravel())
+    np.testing.assert_array_equal(xmc.label_frequencies(), xmc.vocabulary.counts)
+    assert xmc["train"]["labels"] == [[1], [0], [0, 2]] and xmc["test"]["labels"] == [[3, 0]]
+    assert xmc.duplicate_labels_removed == {"train": 2, "test": 1}
+    assert xmc.describe()["train_duplicate_labels_removed"] == 2
+    assert "2 label(s) repeated within a train document were removed" in caplog.text
+    # the propensities follow the de-duplicated counts
+    np.testing.assert_allclose(xmc.vocabulary.propensities()[:2], inverse_propensity(np.array([2, 1]), 3))
+
+
+def write_filter(directory, split, pairs, text=None):
+    path = directory / f"filter_labels_{split}.txt"
+    path.write_text(text if text is not None else "".join(f"{doc_index} {label}\n" for doc_index, label in pairs))
+    return path
+
+
+def test_filter_label_files_are_kept_in_vocabulary_ids(tmp_path):
+    # lbl order L0..L3; training frequency makes the vocabulary L2, L0, L1, L3
+    train = [doc("a", [2]), doc("b", [2, 0]), doc("c", [1, 2])]
+    test = [doc("t0", [0, 3]), doc("t1", [2]), doc("t2", [1])]
+    directory = write_lf(tmp_path / "lf", train, test)
+    write_filter(directory, "test", [(0, 3), (2, 1), (2, 0), (0, 3)])
+    write_filter(directory, "train", [])
+    xmc = load_xmc_dataset(directory)
+    assert xmc.vocabulary.labels == ["L2", "L0", "L1", "L3"]
+    mask = xmc.filter_pairs["test"]
+    assert sp.isspmatrix_csr(mask) and mask.shape == (3, 4)
+    # (0, L3) -> id 3, (2, L1) -> id 2, (2, L0) -> id 1; a repeated pair counts once
+    assert mask.toarray().astype(int).tolist() == [[0, 0, 0, 1], [0, 0, 0, 0], [0, 1, 1, 0]]
+    assert xmc.filter_pairs["train"].nnz == 0 and xmc.filter_pairs["train"].shape == (3, 4)
+    assert xmc.describe()["test_filter_pairs"] == 3
+    # no filter files: no filter pairs
+    assert load_xmc_dataset(write_lf(tmp_path / "plain", train, test)).filter_pairs == {}
+
+
+def test_filter_pairs_follow_the_validation_carving(tmp_path):
+    train = [doc(f"d{i}", [i % 4]) for i in range(20)]
+    directory = write_lf(tmp_path / "lf", train, [doc("t", [0])])
+    write_filter(directory, "train", [(i, (i + 1) % 4) for i in range(20)])
+    xmc = load_xmc_dataset(directory, validation_size=5, seed=1)
+    for split in ("train", "validation"):
+        uids = xmc[split]["uid"]
+        rows = xmc.filter_pairs[split]
+        assert rows.shape == (len(uids), 4)
+        for row, uid in enumerate(uids):
+            source_label = (int(uid[1:]) + 1) % 4
+            assert xmc.vocabulary.decode(rows[row].indices) == [f"L{source_label}"]
+
+
+@pytest.mark.parametrize(
+    "text, message, line",
+    [
+        ("0 1\n1 x\n", "expected two integers", 2),
+        ("0 1\n0 1 2\n", "expected two integers", 2),
+        ("0 1\n\n3 0\n", "document index 3 is out of range: the split has 3 documents", 3),
+        ("0 4\n", "label index 4 is out of range: lbl has 4 labels", 1),
+        ("-1 0\n", "document index -1 is out of range", 1),
+    ],
+)
+def test_bad_filter_file_names_file_line_and_problem(tmp_path, text, message, line):
+    directory = write_lf(tmp_path / "lf", [doc("a", [0])], [doc("t0", [0]), doc("t1", [1]), doc("t2", [1])])
+    path = write_filter(directory, "test", None, text=text)
+    with pytest.raises(XMCInputError, match=message) as error:
+        load_xmc_dataset(directory)
+    assert str(error.value).startswith(f"{path}:{line}:")

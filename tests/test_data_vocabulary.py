@@ -34,6 +34,16 @@ def test_ids_follow_decreasing_training_frequency_with_stable_ties():
     assert vocabulary.label_to_id == {"b": 0, "a": 1, "c": 2, "d": 3}
 
 
+def test_a_label_repeated_within_a_document_counts_once(caplog):
+    # "d" listed three times in one document must not outrank "a" (two documents)
+    with caplog.at_level("WARNING", logger="hf_xmc.data.vocabulary"):
+        vocabulary = LabelVocabulary.from_label_lists([["a"], ["a", "d", "d", "d"]])
+    assert vocabulary.labels == ["a", "d"] and vocabulary.counts.tolist() == [2, 1]
+    assert "2 label(s) repeated" in caplog.text
+    matrix = build_label_matrix([vocabulary.encode(["a"]), vocabulary.encode(["a", "d", "d", "d"])], len(vocabulary))
+    np.testing.assert_array_equal(label_counts(matrix), vocabulary.counts)
+
+
 def test_labels_never_seen_in_training_come_last_in_source_order():
     vocabulary = LabelVocabulary.from_label_lists(TRAIN, all_labels=["z", "a", "b", "c", "d", "y"])
     assert vocabulary.labels == ["b", "a", "c", "d", "z", "y"]

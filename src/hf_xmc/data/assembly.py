@@ -2,15 +2,16 @@
 
 Every reader returns `RawSplit`s whose labels are ids in the *source's* label space (the order of the source's label
 list, or first-seen order for formats that only have label strings). `assemble_xmc_dataset` does the rest, the same
-way for every format: carve a seeded validation split out of train, count labels on the (final) train split only,
-build the frequency-sorted `LabelVocabulary`, remap the ids and build `datasets.Dataset`s straight from Arrow arrays.
+way for every format: drop a label repeated within one document (counted, reported), carve a seeded validation split
+out of train, count labels on the (final) train split only, build the frequency-sorted `LabelVocabulary`, remap the
+ids (labels and evaluation filter pairs) and build `datasets.Dataset`s straight from Arrow arrays.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import datasets
 import numpy as np
@@ -19,6 +20,7 @@ import scipy.sparse as sp
 
 from .dataset import XMCDataset
 from .errors import XMCInputError
+from .label_matrix import drop_repeated_ids, label_matrix_from_arrays
 from .vocabulary import LabelVocabulary
 
 logger = logging.getLogger(__name__)
@@ -34,6 +36,8 @@ class RawSplit:
         columns (`dict[str, list | pyarrow.Array]`): other columns (`text`, `uid`, ...), each of length n.
         features (`scipy.sparse.csr_matrix`, *optional*): `(n, D)` sparse features.
         source (`str`): the file(s) it came from, for messages.
+        filter_pairs (`tuple[np.ndarray, np.ndarray]`, *optional*): CSR `(indptr, source label ids)` of the
+            document-label pairs to leave out at evaluation (LF `filter_labels_*.txt`).
     """
 
     label_indptr: np.ndarray
@@ -41,24 +45,30 @@ class RawSplit:
     columns: dict[str, list] = field(default_factory=dict)
     features: sp.csr_matrix | None = None
     source: str = ""
+    filter_pairs: tuple[np.ndarray, np.ndarray] | None = None
 
     def __len__(self) -> int:
         return len(self.label_indptr) - 1
 
     def take(self, rows: np.ndarray) -> RawSplit:
         """The rows `rows` (sorted indices) of this split."""
-        lengths = np.diff(self.label_indptr)[rows]
-        indptr = np.zeros(len(rows) + 1, dtype=np.int64)
-        np.cumsum(lengths, out=indptr[1:])
-        starts = self.label_indptr[rows]
-        # positions of the kept label entries, without a Python loop over documents
-        positions = np.repeat(starts - indptr[:-1], lengths) + np.arange(indptr[-1], dtype=np.int64)
+        indptr, indices = take_csr_rows(self.label_indptr, self.label_indices, rows)
         columns = {
             name: values.take(pa.array(rows)) if isinstance(values, pa.Array) else [values[i] for i in rows.tolist()]
             for name, values in self.columns.items()
         }
         features = None if self.features is None else self.features[rows]
-        return RawSplit(indptr, self.label_indices[positions], columns, features, self.source)
+        filter_pairs = None if self.filter_pairs is None else take_csr_rows(*self.filter_pairs, rows)
+        return RawSplit(indptr, indices, columns, features, self.source, filter_pairs)
+
+
+def take_csr_rows(indptr: np.ndarray, indices: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The rows `rows` of CSR arrays, as new CSR arrays (no Python loop over documents)."""
+    lengths = np.diff(indptr)[rows]
+    new_indptr = np.zeros(len(rows) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=new_indptr[1:])
+    positions = np.repeat(indptr[rows] - new_indptr[:-1], lengths) + np.arange(new_indptr[-1], dtype=np.int64)
+    return new_indptr, indices[positions]
 
 
 def split_validation(train: RawSplit, validation_size: float | int, seed: int) -> tuple[RawSplit, RawSplit]:
@@ -110,6 +120,10 @@ def _fingerprint(raw: RawSplit, indices: np.ndarray, table: pa.Table) -> str:
     return digest.hexdigest()
 
 
+def _filter_ids(raw: RawSplit) -> np.ndarray:
+    return np.zeros(0, dtype=np.int64) if raw.filter_pairs is None else raw.filter_pairs[1]
+
+
 def assemble_xmc_dataset(
     raw_splits: dict[str, RawSplit],
     label_names: list[str],
@@ -131,10 +145,25 @@ def assemble_xmc_dataset(
         raise XMCInputError(f"no training split was found (got splits {sorted(raw_splits)}).")
     num_source_labels = len(label_names)
     for raw in raw_splits.values():
-        if len(raw.label_indices) and (raw.label_indices.min() < 0 or raw.label_indices.max() >= num_source_labels):
-            bad = raw.label_indices[(raw.label_indices < 0) | (raw.label_indices >= num_source_labels)][0]
-            raise XMCInputError(f"label id {int(bad)} is out of range for {num_source_labels} labels.", raw.source)
+        for what, ids in (("label id", raw.label_indices), ("filter pair label id", _filter_ids(raw))):
+            if len(ids) and (ids.min() < 0 or ids.max() >= num_source_labels):
+                bad = ids[(ids < 0) | (ids >= num_source_labels)][0]
+                raise XMCInputError(f"{what} {int(bad)} is out of range for {num_source_labels} labels.", raw.source)
     raw_splits = dict(raw_splits)
+    duplicates = {}
+    for split, raw in raw_splits.items():
+        indptr, indices, removed = drop_repeated_ids(raw.label_indptr, raw.label_indices)
+        if removed:
+            duplicates[split] = removed
+            raw_splits[split] = replace(raw, label_indptr=indptr, label_indices=indices)
+            logger.warning(
+                "%s: %d label(s) repeated within a %s document were removed: a label counts once per document "
+                "(label matrix, training counts, id order and propensities all use the de-duplicated labels; "
+                "XMCDataset.duplicate_labels_removed holds the counts).",
+                raw.source or name,
+                removed,
+                split,
+            )
     if validation_size is not None:
         if "validation" in raw_splits:
             raise ValueError("the data set already has a validation split; do not pass validation_size.")
@@ -150,7 +179,19 @@ def assemble_xmc_dataset(
     features = None
     if any(raw_splits[split].features is not None for split in order):
         features = {split: raw_splits[split].features for split in order if raw_splits[split].features is not None}
-    xmc = XMCDataset(splits=splits, vocabulary=vocabulary, features=features, name=name)
+    filter_pairs = {}
+    for split in order:
+        pairs = raw_splits[split].filter_pairs
+        if pairs is not None:
+            filter_pairs[split] = label_matrix_from_arrays(pairs[0], source_to_id[pairs[1]], len(vocabulary))
+    xmc = XMCDataset(
+        splits=splits,
+        vocabulary=vocabulary,
+        features=features,
+        name=name,
+        filter_pairs=filter_pairs,
+        duplicate_labels_removed=duplicates,
+    )
     for split in order:
         empty = int(np.count_nonzero(np.diff(raw_splits[split].label_indptr) == 0))
         if empty:

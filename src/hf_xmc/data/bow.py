@@ -8,6 +8,12 @@ point with no label starts with a space). Layouts:
 - a single file (one `train` split), or a headerless file (AttentionXML's `train_v1.txt`) given `num_features` /
   `num_labels` (inferred as max id + 1 when not given).
 Features come back as `scipy.sparse.csr_matrix` (float32), never dense. Label strings are the ids (`"0"`, `"1"`, ...).
+
+Checks beyond the syntax: a feature id repeated within one line is rejected (`XMCInputError` naming the line and the
+id; its two values would otherwise become a duplicate CSR entry that scikit-learn refuses, and summing them would
+silently change the document), while a label repeated within one line counts once (reported, see
+`assemble_xmc_dataset`). A row listed twice in the split files, in one file or in both the train and test files, is
+train/test leakage and raises, naming the row and the file(s).
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from .assembly import RawSplit, assemble_xmc_dataset
 from .bow_parser import parse_bow_lines
 from .dataset import XMCDataset
 from .errors import XMCInputError
+from .label_matrix import drop_repeated_ids
 
 _HEADER = re.compile(rb"^\s*(\S+)\s+(\S+)\s+(\S+)\s*$")
 _CHUNK_BYTES = 64 << 20
@@ -127,6 +134,7 @@ def read_bow_file(path, num_features: int | None = None, num_labels: int | None 
         num_labels = int(label_ids.max()) + 1 if len(label_ids) else 0
     _check_range(feature_ids, feature_indptr, num_features, "feature id", "num_features", path, first_line_number)
     _check_range(label_ids, label_indptr, num_labels, "label id", "num_labels", path, first_line_number)
+    _check_repeated_features(feature_indptr, feature_ids, path, first_line_number)
     index_dtype = np.int32 if max(num_features, len(feature_ids)) < 2**31 else np.int64
     features = sp.csr_matrix(
         (values.astype(np.float32), feature_ids.astype(index_dtype), feature_indptr.astype(index_dtype)),
@@ -151,6 +159,22 @@ def _check_range(ids, indptr, limit, what, dimension, path, first_line_number):
             str(path),
             first_line_number + row,
         )
+
+
+def _check_repeated_features(indptr: np.ndarray, ids: np.ndarray, path, first_line_number: int) -> None:
+    """Raise `XMCInputError` for the first line that lists a feature id twice (linear time when ids are sorted)."""
+    if drop_repeated_ids(indptr, ids)[2] == 0:
+        return
+    lengths = np.diff(indptr)
+    rows = np.repeat(np.arange(len(lengths), dtype=np.int64), lengths)
+    order = np.lexsort((ids, rows))
+    repeated = np.flatnonzero((ids[order][1:] == ids[order][:-1]) & (rows[order][1:] == rows[order][:-1]))
+    row, feature = int(rows[order][repeated[0]]), int(ids[order][repeated[0]])
+    raise XMCInputError(
+        f"feature id {feature} appears more than once on this line (each feature at most once a point)",
+        str(path),
+        first_line_number + row,
+    )
 
 
 def read_split_file(path, num_rows: int, column: int = 0) -> np.ndarray:
@@ -181,7 +205,44 @@ def read_split_file(path, num_rows: int, column: int = 0) -> np.ndarray:
                 line_number,
             )
         rows.append(row - 1)
-    return np.asarray(rows, dtype=np.int64)
+    rows = np.asarray(rows, dtype=np.int64)
+    unique, first = np.unique(rows, return_index=True)
+    if len(unique) != len(rows):
+        repeat = int(np.setdiff1d(np.arange(len(rows)), first)[0])
+        first_index = int(np.flatnonzero(rows == rows[repeat])[0])
+        raise XMCInputError(
+            f"row {rows[repeat] + 1} is listed twice in this split file (lines {_line_of(lines, first_index)} and "
+            f"{_line_of(lines, repeat)}): a document must be in one split once",
+            str(path),
+            _line_of(lines, repeat),
+        )
+    return rows
+
+
+def _line_of(lines: list[str], entry: int) -> int:
+    """1-based line number of the `entry`-th non-blank line."""
+    return int(np.flatnonzero([bool(line.split()) for line in lines])[entry]) + 1
+
+
+def read_split_rows(train_path, test_path, num_rows: int, column: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """The train and test rows of a data file; a row in both files (train/test leakage) raises, naming both files."""
+    train_rows = read_split_file(train_path, num_rows, column)
+    test_rows = read_split_file(test_path, num_rows, column)
+    shared = np.intersect1d(train_rows, test_rows)
+    if len(shared):
+        row = int(shared[0])
+        raise XMCInputError(
+            f"row {row + 1} is in both split files, {train_path} (line {_split_line(train_path, train_rows, row)}) "
+            f"and {test_path} (line {_split_line(test_path, test_rows, row)}): train/test leakage "
+            f"({len(shared)} shared row(s) in column {column})",
+            str(test_path),
+            _split_line(test_path, test_rows, row),
+        )
+    return train_rows, test_rows
+
+
+def _split_line(path, rows: np.ndarray, row: int) -> int:
+    return _line_of(Path(path).read_text().splitlines(), int(np.flatnonzero(rows == row)[0]))
 
 
 def _find(directory: Path, predicate) -> list[Path]:
@@ -214,8 +275,9 @@ def load_bow_dataset(
     if path.is_file():
         bow = read_bow_file(path, num_features, num_labels)
         if split_files is not None:
-            for split, split_path in zip(("train", "test"), split_files):
-                raw_splits[split] = bow.raw_split(read_split_file(split_path, bow.num_rows, split_column))
+            rows = read_split_rows(split_files[0], split_files[1], bow.num_rows, split_column)
+            for split, split_rows in zip(("train", "test"), rows):
+                raw_splits[split] = bow.raw_split(split_rows)
         else:
             raw_splits["train"] = bow.raw_split()
         total_labels = bow.num_labels
@@ -223,7 +285,8 @@ def load_bow_dataset(
         data_files = _find(path, lambda name: name.endswith("_data.txt"))
         if len(data_files) == 1:
             bow = read_bow_file(data_files[0], num_features, num_labels)
-            for split, marker in (("train", "trsplit"), ("test", "tstsplit")):
+            split_paths = []
+            for marker in ("trsplit", "tstsplit"):
                 found = _find(path, lambda name, marker=marker: marker in name and name.endswith(".txt"))
                 if len(found) != 1:
                     raise XMCInputError(
@@ -231,7 +294,10 @@ def load_bow_dataset(
                         f"{[f.name for f in found]}",
                         str(path),
                     )
-                raw_splits[split] = bow.raw_split(read_split_file(found[0], bow.num_rows, split_column))
+                split_paths.append(found[0])
+            rows = read_split_rows(split_paths[0], split_paths[1], bow.num_rows, split_column)
+            for split, split_rows in zip(("train", "test"), rows):
+                raw_splits[split] = bow.raw_split(split_rows)
             total_labels = bow.num_labels
         else:
             files = {}

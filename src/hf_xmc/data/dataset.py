@@ -37,6 +37,15 @@ class XMCDataset:
         features (`dict[str, scipy.sparse.csr_matrix]`, *optional*): per-split sparse features (BoW formats), rows
             aligned with the split's rows.
         name (`str`): a display name.
+        metadata (`dict`): free-form information about the data set.
+        filter_pairs (`dict[str, scipy.sparse.csr_matrix]`): per split, the document-label pairs to leave out at
+            evaluation, as a binary CSR mask `(num_docs, num_labels)` in vocabulary ids, rows aligned with the split's
+            rows (LF sets of the Extreme Classification Repository ship them as `filter_labels_{train,test}.txt`:
+            "reciprocal pairs", a document that is itself a label). Empty when the source has none. Pass
+            `exclude=xmc.filter_pairs["test"]` to `hf_xmc.metrics.compute_xmc_metrics`; for a subset of rows, slice
+            it with the same rows (`xmc.filter_pairs["test"][rows]`).
+        duplicate_labels_removed (`dict[str, int]`): per source split, how many labels repeated within one document
+            were dropped at load time (a label counts once per document); empty when there were none.
     """
 
     splits: datasets.DatasetDict
@@ -44,6 +53,8 @@ class XMCDataset:
     features: dict[str, sp.csr_matrix] | None = None
     name: str = ""
     metadata: dict = field(default_factory=dict)
+    filter_pairs: dict[str, sp.csr_matrix] = field(default_factory=dict)
+    duplicate_labels_removed: dict[str, int] = field(default_factory=dict)
 
     def __getitem__(self, split: str) -> datasets.Dataset:
         return self.splits[split]
@@ -72,7 +83,8 @@ class XMCDataset:
         Per split: documents, label assignments per document, documents with no label, distinct labels. For the label
         space: training documents per label, the share of training assignments held by the 20% most frequent labels
         (head), labels with at most `tail_max_train_docs` training documents (tail, unseen labels included), labels
-        with no training document and those of them that occur in the test split.
+        with no training document and those of them that occur in the test split. When present: the evaluation filter
+        pairs of each split and the repeated labels dropped at load time.
         """
         stats: dict = {
             "name": self.name,
@@ -91,6 +103,10 @@ class XMCDataset:
             stats[f"{split_name}_labels_per_doc"] = float(lengths.mean()) if len(lengths) else 0.0
             stats[f"{split_name}_docs_with_no_label"] = int(np.count_nonzero(lengths == 0))
             stats[f"{split_name}_distinct_labels"] = int(np.count_nonzero(counts))
+            if split_name in self.filter_pairs:
+                stats[f"{split_name}_filter_pairs"] = int(self.filter_pairs[split_name].nnz)
+            if self.duplicate_labels_removed.get(split_name):
+                stats[f"{split_name}_duplicate_labels_removed"] = int(self.duplicate_labels_removed[split_name])
         train_counts = self.vocabulary.counts
         seen = train_counts > 0
         stats["docs_per_label"] = float(train_counts[seen].mean()) if seen.any() else 0.0

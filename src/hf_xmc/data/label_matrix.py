@@ -21,6 +21,49 @@ def label_lists_to_arrays(label_lists: Sequence[Sequence[int]]) -> tuple[np.ndar
     return indptr, indices
 
 
+def drop_repeated_ids(indptr: np.ndarray, indices: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
+    """Remove the second and later occurrences of an id within a row of CSR arrays (each row keeps its order).
+
+    A label listed twice for one document is one label: hf-xmc counts it once everywhere (the label matrix, the
+    vocabulary's training counts, the id order and the propensities). The loaders call this on every split and report
+    how many repeats they removed.
+
+    Args:
+        indptr (`np.ndarray` int64, `(n + 1,)`), indices (`np.ndarray` int64): CSR arrays (ids >= 0).
+
+    Returns:
+        `(indptr, indices, num_removed)`: the arrays without repeats (the inputs themselves when there are none).
+    """
+    indptr = np.asarray(indptr, dtype=np.int64)
+    indices = np.asarray(indices, dtype=np.int64)
+    if len(indices) < 2:
+        return indptr, indices, 0
+    lengths = np.diff(indptr)
+    row_start = np.zeros(len(indices), dtype=bool)
+    row_start[indptr[:-1][lengths > 0]] = True
+    if np.all((indices[1:] > indices[:-1]) | row_start[1:]):  # rows strictly increasing: no repeat (the usual case)
+        return indptr, indices, 0
+    rows = np.repeat(np.arange(len(lengths), dtype=np.int64), lengths)
+    width = int(indices.max()) + 1
+    keys = rows * width + indices if len(lengths) * width < 2**62 else None
+    if keys is not None:
+        ordered = np.sort(keys)
+        if not np.any(ordered[1:] == ordered[:-1]):
+            return indptr, indices, 0
+        first = np.unique(keys, return_index=True)[1]
+    else:  # a huge id space: sort by (row, id) pairs instead of one combined key
+        order = np.lexsort((indices, rows))
+        repeated = (indices[order][1:] == indices[order][:-1]) & (rows[order][1:] == rows[order][:-1])
+        if not repeated.any():
+            return indptr, indices, 0
+        first = np.delete(order, np.flatnonzero(repeated) + 1)
+    keep = np.zeros(len(indices), dtype=bool)
+    keep[first] = True
+    new_indptr = np.zeros_like(indptr)
+    np.cumsum(np.bincount(rows[keep], minlength=len(lengths)), out=new_indptr[1:])
+    return new_indptr, indices[keep], int(len(indices) - keep.sum())
+
+
 def label_matrix_from_arrays(indptr: np.ndarray, indices: np.ndarray, num_labels: int) -> sp.csr_matrix:
     """A binary CSR matrix `(n, num_labels)` from CSR arrays; duplicate ids in a row count once."""
     indices = np.asarray(indices, dtype=np.int64)

@@ -5,6 +5,7 @@ README.md                               dataset card; YAML `configs`: "default" 
 data/{split}-00000-of-00001.parquet     text columns + `labels` (List(int64), vocabulary ids)
 labels/train-00000-of-00001.parquet     `id`, `label`, `count` (training docs), `text` / `description` if any
 features/{split}.npz                    optional sparse features (scipy `save_npz`)
+filters/{split}.npz                     optional evaluation filter pairs (`XMCDataset.filter_pairs`, a CSR mask)
 ```
 `load_dataset(directory)` gives the splits, `load_dataset(directory, "labels")` the vocabulary table;
 `load_xmc_dataset(directory)` gives the `XMCDataset` back with the same ids.
@@ -25,7 +26,7 @@ from .assembly import RawSplit, assemble_xmc_dataset
 from .dataset import XMCDataset, labels_column_arrays
 from .errors import XMCInputError
 
-DATA_DIR, LABELS_DIR, FEATURES_DIR = "data", "labels", "features"
+DATA_DIR, LABELS_DIR, FEATURES_DIR, FILTERS_DIR = "data", "labels", "features", "filters"
 
 
 def _size_category(num_docs: int) -> str:
@@ -101,6 +102,10 @@ def save_xmc_dataset_parquet(
         (directory / FEATURES_DIR).mkdir(exist_ok=True)
         for split_name, matrix in xmc.features.items():
             sp.save_npz(directory / FEATURES_DIR / f"{split_name}.npz", sp.csr_matrix(matrix))
+    if xmc.filter_pairs:
+        (directory / FILTERS_DIR).mkdir(exist_ok=True)
+        for split_name, mask in xmc.filter_pairs.items():
+            sp.save_npz(directory / FILTERS_DIR / f"{split_name}.npz", sp.csr_matrix(mask))
     (directory / "README.md").write_text(dataset_card(xmc, pretty_name, license, description), encoding="utf-8")
     return directory
 
@@ -164,6 +169,13 @@ def load_parquet_dataset(
         if (directory / FEATURES_DIR / f"{split}.npz").is_file():
             features = sp.csr_matrix(sp.load_npz(directory / FEATURES_DIR / f"{split}.npz"))
         raw_splits[split] = RawSplit(indptr, indices, columns, features, str(paths[0]))
+        filter_path = directory / FILTERS_DIR / f"{split}.npz"
+        if filter_path.is_file():
+            mask = sp.csr_matrix(sp.load_npz(filter_path))
+            if mask.shape[0] != len(indptr) - 1:
+                raise XMCInputError(f"{mask.shape[0]} filter rows but {len(indptr) - 1} documents", str(filter_path))
+            mask.sum_duplicates()
+            raw_splits[split].filter_pairs = (mask.indptr.astype(np.int64), mask.indices.astype(np.int64))
     if label_names is None:
         num_labels = max(
             (int(raw.label_indices.max()) + 1 for raw in raw_splits.values() if len(raw.label_indices)), default=0

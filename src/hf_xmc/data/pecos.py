@@ -92,8 +92,7 @@ def load_pecos_dataset(
                     str(npz_path),
                 )
             num_labels = matrix.shape[1] if num_labels is None else num_labels
-            matrix.sum_duplicates()
-            matrix.eliminate_zeros()
+            matrix.eliminate_zeros()  # a repeated entry stays: the assembly counts it once and reports it
             indptr, indices, label_path = matrix.indptr.astype(np.int64), matrix.indices.astype(np.int64), npz_path
             rows = matrix.shape[0]
         elif txt_path.is_file():

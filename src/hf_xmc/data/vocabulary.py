@@ -8,6 +8,7 @@ count (ties keep the order of the source's label space), so labels never seen in
 from __future__ import annotations
 
 import json
+import logging
 import os
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -19,6 +20,7 @@ from .errors import XMCInputError
 from .propensity import inverse_propensity
 
 LABEL_VOCABULARY_FILE = "label_vocabulary.json"
+logger = logging.getLogger(__name__)
 
 
 class LabelVocabulary:
@@ -111,6 +113,9 @@ class LabelVocabulary:
     ) -> LabelVocabulary:
         """Build a frequency-sorted vocabulary from the training documents' label strings.
 
+        A label listed more than once for one document counts once (as in the loaders and the label matrix); the
+        number of such repeats is logged as a warning.
+
         Args:
             train_label_lists (`list[list[str]]`): the labels of every training document.
             all_labels (`list[str]`, *optional*): the full label space in source order (e.g. with labels that occur
@@ -125,11 +130,13 @@ class LabelVocabulary:
         if all_labels is not None and len(first_seen) != len(all_labels):
             raise XMCInputError("all_labels contains duplicated label strings.")
         flat_ids: list[int] = []
-        num_docs = 0
+        num_docs = num_repeats = 0
         for doc_index, label_list in enumerate(train_label_lists):
             num_docs += 1
-            for label in label_list:
-                label = str(label)
+            label_strings = [str(label) for label in label_list]
+            unique_labels = dict.fromkeys(label_strings)
+            num_repeats += len(label_strings) - len(unique_labels)
+            for label in unique_labels:
                 index = first_seen.get(label)
                 if index is None:
                     if all_labels is not None:
@@ -138,6 +145,8 @@ class LabelVocabulary:
                         )
                     index = first_seen[label] = len(first_seen)
                 flat_ids.append(index)
+        if num_repeats:
+            logger.warning("%d label(s) repeated within a training document were counted once.", num_repeats)
         labels = list(first_seen)
         counts = np.bincount(np.asarray(flat_ids, dtype=np.int64), minlength=len(labels))
         label_texts = None
