@@ -5,6 +5,7 @@ Same flags as `hf-xmc train aplc`; runs unchanged under `accelerate launch`:
     python examples/train_aplc.py --max_train_samples 2000 --output_dir aplc-debtags
     accelerate launch examples/train_aplc.py --num_train_epochs 3 --max_train_samples None
     python examples/train_aplc.py args.json        # all arguments from a JSON file
+    python examples/train_aplc.py --help           # APLC's flags and the common training ones (--help-all: all)
 
 APLC-XLNet as in the paper (Table 3, EURLex settings; any XLNet checkpoint works unchanged: its tokenizer pads on
 the left and puts `<cls>` last, where `XLNetWithAPLC` reads it):
@@ -18,16 +19,13 @@ from __future__ import annotations
 
 import sys
 
-from hf_xmc.training.aplc_recipe import build_aplc_parser, run_aplc_recipe
+from hf_xmc.methods import get_recipe
 
 
 def main() -> None:
-    parser = build_aplc_parser()
-    if len(sys.argv) == 2 and sys.argv[1].endswith(".json"):
-        data_args, model_args, training_args = parser.parse_json_file(sys.argv[1])
-    else:
-        data_args, model_args, training_args = parser.parse_args_into_dataclasses()
-    run_aplc_recipe(data_args, model_args, training_args)
+    code = get_recipe("aplc").main()  # the shared recipe (hf_xmc.training.recipe) with APLC's spec
+    if code:
+        sys.exit(code)
 
 
 if __name__ == "__main__":

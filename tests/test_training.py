@@ -172,7 +172,11 @@ def test_recipe_trains_evaluates_saves_reloads_and_predicts(tmp_path, tiny_encod
     assert json.loads((saved / "config.json").read_text())["num_labels"] == 598
     assert "P@1" in capsys.readouterr().out
 
-    # resume from the saved checkpoint for one more epoch
+    # a finished run leaves the final model, not Trainer's checkpoint-* folders (unless asked to keep them) ...
+    assert not list(saved.glob("checkpoint-*"))
+    kept = build_aplc_parser().parse_args_into_dataclasses([*flags, "--keep_checkpoints", "True"])
+    run_aplc_recipe(*kept)
+    # ... from which a run resumes for one more epoch
     resumed_args = build_aplc_parser().parse_args_into_dataclasses(
         [*flags, "--num_train_epochs", "2", "--resume_from_checkpoint", str(saved / "checkpoint-4")]
     )

@@ -1,64 +1,60 @@
-"""`hf-xmc train <method> [flags]`: one training recipe per method (`aplc` for now).
+"""`hf-xmc train <method> [flags]`: every method registered in `hf_xmc.methods` runs through the shared recipe.
 
-Each method's flags are its recipe's `HfArgumentParser` dataclasses (data, model, `TrainingArguments`), so
-`hf-xmc train aplc --help` lists exactly what `examples/train_aplc.py` accepts.
+Each method's flags are its recipe's `HfArgumentParser` dataclasses (data, model, training), so
+`hf-xmc train aplc --help` lists exactly what `examples/train_aplc.py` accepts: the method's own flags and the common
+training ones; `--help-all` lists all of `TrainingArguments`. The method's parser (and with it torch and
+transformers) is built only when that method's flags are parsed: `hf-xmc --help` and `hf-xmc train --help` stay fast.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
-import importlib
 
-# method -> (recipe module, function returning the dataclasses, the recipe function, one-line help)
-METHODS = {
-    "aplc": (
-        "hf_xmc.training.aplc_recipe",
-        "aplc_argument_dataclasses",
-        "run_aplc_recipe",
-        "APLC (adaptive probabilistic label clusters) on an encoder; default: MiniLM on the embedded debtags set.",
-    ),
-}
+from ..methods import METHODS, get_recipe
 
 
-def _recipe_parts(method: str):
-    module_name, dataclasses_name, recipe_name, _ = METHODS[method]
-    module = importlib.import_module(module_name)
-    return getattr(module, dataclasses_name)(), getattr(module, recipe_name)
+class LazyMethodParser(argparse.ArgumentParser):
+    """A sub-command parser that hands its arguments to the method's recipe parser, built on first use."""
 
+    def __init__(self, method: str = "", **kwargs):
+        kwargs["add_help"] = False  # the recipe parser answers --help (short) and --help-all
+        super().__init__(**kwargs)
+        self.method = method
+        self._recipe_parser = None
 
-def _method_parser_class(method: str):
-    from transformers import HfArgumentParser
+    def recipe_parser(self):
+        if self._recipe_parser is None:
+            self._recipe_parser = get_recipe(self.method).parser(prog=self.prog)
+            self._recipe_parser.set_defaults(**self._defaults)
+        return self._recipe_parser
 
-    class MethodParser(HfArgumentParser):
-        def __init__(self, **kwargs):
-            kwargs.setdefault("formatter_class", argparse.ArgumentDefaultsHelpFormatter)
-            super().__init__(_recipe_parts(method)[0], **kwargs)
+    def parse_known_args(self, args=None, namespace=None):
+        return self.recipe_parser().parse_known_args(args, namespace)
 
-    return MethodParser
+    def format_help(self) -> str:
+        return self.recipe_parser().format_help()
 
 
 def _run(args: argparse.Namespace) -> int:
-    dataclass_types, recipe = _recipe_parts(args.method)
+    recipe = get_recipe(args.method)
     values = vars(args)
     instances = [
         dtype(**{f.name: values[f.name] for f in dataclasses.fields(dtype) if f.init and f.name in values})
-        for dtype in dataclass_types
+        for dtype in recipe.argument_dataclasses()
     ]
-    recipe(*instances)
+    recipe.run(*instances)
     return 0
 
 
 def register(subparsers) -> None:
-    """Adds `train` (and one sub-command per method) to the `hf-xmc` parser."""
+    """Adds `train` (and one sub-command per registered method) to the `hf-xmc` parser."""
     train_parser = subparsers.add_parser(
         "train",
         help="Train an XMC model with a built-in recipe.",
         description="Train an XMC model. Methods: " + ", ".join(METHODS) + ". See `hf-xmc train METHOD --help`.",
     )
     methods = train_parser.add_subparsers(dest="method", metavar="METHOD", required=True)
-    for method, (_, _, _, help_text) in METHODS.items():
-        # Each method parser is an HfArgumentParser over the recipe's dataclasses: the flags are defined once.
-        methods._parser_class = _method_parser_class(method)
-        method_parser = methods.add_parser(method, help=help_text, description=help_text)
-        method_parser.set_defaults(func=_run)
+    methods._parser_class = LazyMethodParser  # what `add_parser` instantiates
+    for name, entry in METHODS.items():
+        methods.add_parser(name, help=entry.help, description=entry.help, method=name).set_defaults(func=_run)

@@ -81,6 +81,7 @@ def rank_labels(
     k: int = 5,
     truncation: bool = False,
     batch_size: int = 16,
+    max_length: int | None = None,
 ) -> list[list[RankedLabel]]:
     """The `k` best labels of each text from a classifier that returns `top_k_ids`/`top_k_scores` or `logits`.
 
@@ -94,12 +95,15 @@ def rank_labels(
         truncation (`bool`): cut texts at the model's maximum length; when `False` a longer text raises
             `TextTooLongError`.
         batch_size (`int`): texts per forward pass.
+        max_length (`int`, *optional*): read at most this many tokens (e.g. the length the model was trained with);
+            defaults to the model's limit.
     """
     if isinstance(texts, str):
         texts = [texts]
     if not 1 <= k <= len(vocabulary):
         raise ValueError(f"k must be between 1 and the number of labels ({len(vocabulary)}), got {k}")
-    max_length = model_max_length(model, tokenizer)
+    limit = model_max_length(model, tokenizer)
+    max_length = min(max_length, limit) if max_length is not None and limit is not None else max_length or limit
     if not truncation:
         check_text_lengths(texts, tokenizer, max_length)
     model.eval()

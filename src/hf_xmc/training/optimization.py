@@ -13,8 +13,10 @@ from functools import partial
 import torch
 from torch import nn
 from torch.optim.lr_scheduler import LambdaLR
-from transformers import Trainer, TrainingArguments
+from transformers import Trainer
 from transformers.trainer_pt_utils import get_parameter_names
+
+from .arguments import RecipeTrainingArguments
 
 # The parameter-name patterns Trainer exempts from weight decay (biases and norms).
 NO_DECAY_NAME_PATTERNS = [r"bias", r"layernorm", r"rmsnorm", r"(?:^|\.)norm(?:$|\.)", r"_norm(?:$|\.)"]
@@ -111,11 +113,11 @@ def get_slanted_triangular_schedule(
 
 
 @dataclass
-class XMCTrainingArguments(TrainingArguments):
-    """`TrainingArguments` with the discriminative learning rates of APLC-XLNet.
+class XMCTrainingArguments(RecipeTrainingArguments):
+    """`TrainingArguments` with the discriminative learning rates of APLC-XLNet (and the shared recipe's options, see
+    `RecipeTrainingArguments`).
 
     `learning_rate` is the encoder's `η_x`; `warmup_steps` (steps, or a fraction of them below 1) is `t_w` of eq. 15.
-    Batches are pinned in host memory only where CUDA is present (Trainer's default warns on CPU-only machines).
     """
 
     learning_rate_hidden: float = field(default=1e-4, metadata={"help": "η_h: learning rate of the hidden layer."})
@@ -123,10 +125,6 @@ class XMCTrainingArguments(TrainingArguments):
     slanted_triangular: bool = field(
         default=True,
         metadata={"help": "Use the slanted triangular schedule of eq. 15 instead of `lr_scheduler_type`."},
-    )
-    dataloader_pin_memory: bool = field(
-        default=torch.cuda.is_available(),
-        metadata={"help": "Pin batches in host memory for faster GPU copies (default: on where CUDA is present)."},
     )
 
 
