@@ -91,6 +91,11 @@ class DecisionThresholds:
             if not np.isfinite(self.per_label).all():
                 raise ValueError("per_label thresholds must be finite numbers.")
 
+    def __eq__(self, other) -> bool:
+        if not isinstance(other, DecisionThresholds):
+            return NotImplemented
+        return self.to_dict() == other.to_dict()
+
     @classmethod
     def fixed(cls, threshold: float, num_labels: int | None = None) -> DecisionThresholds:
         """A hand-set global threshold (e.g. 0.5 on probabilities), the baseline tuned thresholds are compared to."""
