@@ -156,6 +156,15 @@ def test_bad_input_is_named(kwargs, message):
         tune_thresholds(num_labels=3, **arguments)
 
 
+def test_the_decision_layer_needs_no_torch():
+    import subprocess
+
+    code = "import sys, hf_xmc.decision; print(sorted({'torch', 'transformers'} & set(sys.modules)))"
+    assert (
+        subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "[]"
+    )
+
+
 # --------------------------------------------------------------------------------------------------- persistence
 def tuned_thresholds(num_labels: int = 12) -> DecisionThresholds:
     ids, scores, references, _ = random_validation(0, n=40, k=4, num_labels=num_labels)
