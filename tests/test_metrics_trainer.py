@@ -58,7 +58,9 @@ def _evaluate(tmp_path, features, labels, collator, **compute_kwargs):
         args=args,
         data_collator=collator,
         compute_metrics=make_compute_metrics(k=[1, 3], **compute_kwargs),
-        preprocess_logits_for_metrics=make_preprocess_logits_for_metrics(k=[1, 3]),
+        preprocess_logits_for_metrics=make_preprocess_logits_for_metrics(
+            k=[1, 3], exclude=compute_kwargs.get("exclude")
+        ),
     )
     return trainer.evaluate(eval_dataset=dataset)
 
@@ -99,6 +101,23 @@ def test_trainer_evaluate_with_padded_label_ids(tmp_path, data):
     metrics = _evaluate(tmp_path, features, label_lists, _padded_ids_collator, num_labels=NUM_LABELS)
     for name, value in _expected(features, label_lists).items():
         assert metrics[f"eval_{name}"] == pytest.approx(value, abs=1e-9), name
+
+
+def test_trainer_evaluate_leaves_out_the_filter_pairs(tmp_path, data):
+    # each document's two best-scored labels are filter pairs: the top-3 kept per batch must widen by two
+    features, label_lists, _ = data
+    with torch.no_grad():
+        logits = TinyMultiLabelModel()(torch.from_numpy(features))["logits"].numpy()
+    best_two = np.argsort(-logits, axis=1)[:, :2]
+    exclude = sp.csr_matrix(
+        (np.ones(best_two.size), best_two.ravel(), np.arange(0, best_two.size + 1, 2)), shape=(NUM_DOCS, NUM_LABELS)
+    )
+    metrics = _evaluate(tmp_path, features, label_lists, _padded_ids_collator, num_labels=NUM_LABELS, exclude=exclude)
+    expected = _expected(features, label_lists, exclude=exclude)
+    assert expected != _expected(features, label_lists)
+    for name, value in expected.items():
+        assert metrics[f"eval_{name}"] == pytest.approx(value, abs=1e-9), name
+    assert make_preprocess_logits_for_metrics(k=[1, 3], exclude=exclude)(torch.from_numpy(logits), None).shape[1] == 5
 
 
 def test_core_accepts_cpu_tensors(data):

@@ -7,6 +7,7 @@ from collections.abc import Iterable
 import numpy as np
 
 from ..data.propensity import inverse_propensity
+from .exclusion import remove_excluded_pairs, remove_excluded_references
 from .inputs import as_array_like, matrix_width, num_rows, prediction_sets, ranked_prediction_ids, reference_matrix
 from .ranking import ranking_metrics
 from .set_metrics import set_metrics
@@ -25,14 +26,14 @@ def normalise_ks(k) -> list[int]:
     return sorted({check_k(value) for value in ks})
 
 
-def _resolve_num_labels(num_labels, predictions, references, label_counts) -> int | None:
+def _resolve_num_labels(num_labels, predictions, references, label_counts, exclude=None) -> int | None:
     """The label space size, from every source that states one; they must agree."""
     sources = {}
     if num_labels is not None:
         if isinstance(num_labels, bool) or not isinstance(num_labels, (int, np.integer)) or num_labels < 1:
             raise ValueError(f"num_labels must be a positive integer, got {num_labels!r}.")
         sources["num_labels"] = int(num_labels)
-    for name, value in (("predictions", predictions), ("references", references)):
+    for name, value in (("predictions", predictions), ("references", references), ("exclude", exclude)):
         width = matrix_width(value)
         if width is not None:
             sources[f"{name} (number of columns)"] = width
@@ -55,6 +56,7 @@ def compute_xmc_metrics(
     propensity: str | None = None,
     num_labels: int | None = None,
     average: str = "rank",
+    exclude=None,
 ) -> dict[str, float]:
     """Extreme multi-label classification metrics, as plain floats.
 
@@ -78,14 +80,21 @@ def compute_xmc_metrics(
             `PSR@k_norm`); "set" for set metrics of predicted label sets (`micro_precision`, `micro_recall`,
             `micro_f1`, `macro_precision`, `macro_recall`, `macro_f1`, `F1@k`, and with label counts
             `macro_f1_0shot`, `macro_f1_1shot`, `macro_f1_1to3shot`, `macro_f1_1to5shot`, `macro_f1_1to10shot`).
+        exclude (*optional*): per document, labels to leave out of the evaluation, removed from both the predictions
+            and the references before scoring, as the Extreme Classification Repository's scripts do with an LF set's
+            `filter_labels_test.txt` (pass `xmc.filter_pairs["test"]`). A `scipy.sparse` matrix `(n, L)` (stored
+            non-zeros are the pairs) or lists of ids per document. A removed label leaves its place in a ranking to
+            the labels after it, so give rankings at least `max(k)` + that document's number of excluded labels
+            candidates (a score matrix always has them; `hf_xmc.metrics.exclusion.max_excluded_per_row` tells how
+            many extra a top-k needs).
 
     Returns:
         `dict[str, float]`. `PSP@k`, `PSnDCG@k` and `PSR@k` are unnormalised (can exceed 1); the `_norm` variants
         divide by the best achievable value over the data set (pyxclib's convention) and lie in [0, 1].
 
     Raises:
-        ValueError: inputs of different lengths, a bad ``k``, NaN scores, reference ids outside the label space,
-            ``label_counts`` of the wrong length, or propensity settings without ``label_counts``.
+        ValueError: inputs of different lengths, a bad ``k``, NaN scores, reference or ``exclude`` ids outside the
+            label space, ``label_counts`` of the wrong length, or propensity settings without ``label_counts``.
     """
     if average not in AVERAGES:
         raise ValueError(f"average must be one of {AVERAGES}, got {average!r}.")
@@ -111,16 +120,29 @@ def compute_xmc_metrics(
         )
     if n_predictions == 0:
         raise ValueError("predictions and references are empty: there is nothing to evaluate.")
-    num_labels = _resolve_num_labels(num_labels, predictions, references, label_counts)
+    exclude_csr = None
+    if exclude is not None:
+        exclude = as_array_like(exclude)
+        if num_rows(exclude) != n_references:
+            raise ValueError(f"exclude has {num_rows(exclude)} documents but references has {n_references}.")
+    num_labels = _resolve_num_labels(num_labels, predictions, references, label_counts, exclude)
+    if exclude is not None and num_labels is None:  # id lists on both sides: the larger id space
+        exclude_csr = reference_matrix(exclude, None, name="exclude")
+        num_labels = max(exclude_csr.shape[1], reference_matrix(references, None).shape[1])
     reference_csr = reference_matrix(references, num_labels)
     num_labels = reference_csr.shape[1]
+    if exclude is not None:
+        exclude_csr = reference_matrix(exclude, num_labels, name="exclude")
+        reference_csr = remove_excluded_references(reference_csr, exclude_csr)
 
     inv_propensity = None
     if label_counts is not None:  # also validates the counts and the propensity settings in "set" mode
         inv_propensity = inverse_propensity(label_counts, num_train_docs, propensity_a, propensity_b, propensity)
     if average == "set":
         indptr, ids = prediction_sets(predictions, num_labels)
+        if exclude_csr is not None:
+            indptr, ids = remove_excluded_pairs(indptr, ids, exclude_csr)
         return set_metrics(indptr, ids, reference_csr, ks, label_counts)
 
-    ids = ranked_prediction_ids(predictions, max(ks), num_labels)
+    ids = ranked_prediction_ids(predictions, max(ks), num_labels, exclude=exclude_csr)
     return ranking_metrics(ids, reference_csr, ks, inv_propensity)

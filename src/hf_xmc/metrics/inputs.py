@@ -9,15 +9,20 @@ Accepted predictions: a dense score matrix (float or bool, `(n, L)`), a sparse s
 candidates), an `(n, K)` integer id array (negative values are padding), ragged lists of ids ranked best first, or
 ragged lists of `(id, score)` pairs. Accepted references: a sparse matrix (stored non-zeros are relevant), a
 multi-hot 2-D array (values 0/1), or ragged lists of ids.
+
+"Lists" means any sequence of sequences: lists, tuples, a `datasets` `Column` (`dataset["labels"]`, read straight
+from Arrow without building Python lists), a pyarrow list array, a pandas Series of lists.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from itertools import chain
 
 import numpy as np
 import scipy.sparse as sp
 
+from .exclusion import max_excluded_per_row, remove_excluded_ids
 from .topk import PAD_ID, _canonical_csr, sparse_row_top_k, top_k_with_scores
 
 _CHUNK_ELEMENTS = 1 << 22
@@ -25,11 +30,56 @@ _CHUNK_ELEMENTS = 1 << 22
 REPEATED_ID = np.iinfo(np.int64).max
 
 
+class RaggedIds:
+    """Ragged integer id lists held as CSR arrays, as an Arrow list column stores them.
+
+    Args:
+        indptr (`np.ndarray` int64, `(n + 1,)`): row offsets into ``ids``.
+        ids (`np.ndarray` int64): the ids of every row, concatenated.
+    """
+
+    __slots__ = ("indptr", "ids")
+
+    def __init__(self, indptr: np.ndarray, ids: np.ndarray):
+        self.indptr = np.asarray(indptr, dtype=np.int64)
+        self.ids = np.asarray(ids, dtype=np.int64)
+
+    def __len__(self) -> int:
+        return len(self.indptr) - 1
+
+
+def _from_arrow(obj):
+    """A pyarrow list array -> `RaggedIds` (integer lists) or Python lists (anything else)."""
+    import pyarrow as pa
+
+    if isinstance(obj, pa.ChunkedArray):
+        obj = obj.combine_chunks() if obj.num_chunks != 1 else obj.chunk(0)
+    if pa.types.is_list(obj.type) or pa.types.is_large_list(obj.type):
+        if pa.types.is_integer(obj.type.value_type) and obj.null_count == 0:
+            offsets = np.asarray(obj.offsets, dtype=np.int64)
+            values = np.array(obj.values.to_numpy(zero_copy_only=False), dtype=np.int64)  # a writable copy
+            return RaggedIds(offsets - offsets[0], values[offsets[0] : offsets[-1]])
+    return obj.to_pylist()
+
+
 def as_array_like(obj):
-    """Array-likes that are neither numpy, scipy nor lists (e.g. a CPU `torch.Tensor`) -> `np.ndarray`."""
-    if sp.issparse(obj) or isinstance(obj, (np.ndarray, list, tuple)) or not hasattr(obj, "__array__"):
+    """Bring any accepted input to a form the converters know: numpy, scipy, lists/tuples or `RaggedIds`.
+
+    Array-likes (e.g. a CPU `torch.Tensor`, a pandas Series) become `np.ndarray`; a `datasets` `Column` and pyarrow
+    list arrays become `RaggedIds` (integer lists) or Python lists; other sequences of sequences become lists.
+    """
+    if sp.issparse(obj) or isinstance(obj, (np.ndarray, list, tuple, RaggedIds)):
         return obj
-    return np.asarray(obj)
+    source = getattr(obj, "source", None)
+    if type(obj).__name__ == "Column" and hasattr(source, "with_format") and hasattr(obj, "column_name"):
+        return _from_arrow(source.with_format("arrow")[obj.column_name])  # a `datasets` Column: read its Arrow data
+    if type(obj).__module__.startswith("pyarrow") and hasattr(obj, "to_pylist"):
+        return _from_arrow(obj)
+    if hasattr(obj, "__array__"):
+        return np.asarray(obj)
+    if isinstance(obj, Iterable) and not isinstance(obj, (str, bytes, Mapping)):
+        return list(obj)
+    return obj
 
 
 def _score_rows(rows, name: str) -> np.ndarray:
@@ -43,10 +93,12 @@ def _score_rows(rows, name: str) -> np.ndarray:
 
 
 def _is_ragged(obj) -> bool:
-    return isinstance(obj, (list, tuple)) or (isinstance(obj, np.ndarray) and obj.dtype == object)
+    return isinstance(obj, (list, tuple, RaggedIds)) or (isinstance(obj, np.ndarray) and obj.dtype == object)
 
 
 def _first_element(rows):
+    if isinstance(rows, RaggedIds):
+        return rows.ids[0] if len(rows.ids) else None
     for row in rows:
         if len(row):
             return row[0]
@@ -67,6 +119,8 @@ def _flat_ints(values, name: str) -> np.ndarray:
 
 def ragged_to_csr_arrays(rows, name: str, max_per_row: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """`(indptr, ids)` of ragged id lists, keeping at most ``max_per_row`` ids of each row."""
+    if isinstance(rows, RaggedIds):
+        return _cut_rows(rows.indptr, rows.ids, max_per_row)
     n = len(rows)
     lengths = np.fromiter((len(row) for row in rows), dtype=np.int64, count=n)
     if max_per_row is not None:
@@ -77,6 +131,17 @@ def ragged_to_csr_arrays(rows, name: str, max_per_row: int | None = None) -> tup
     indptr = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(lengths, out=indptr[1:])
     return indptr, flat
+
+
+def _cut_rows(indptr: np.ndarray, ids: np.ndarray, max_per_row: int | None) -> tuple[np.ndarray, np.ndarray]:
+    lengths = np.diff(indptr)
+    if max_per_row is None or not np.any(lengths > max_per_row):
+        return indptr, ids
+    kept = np.minimum(lengths, max_per_row)
+    new_indptr = np.zeros_like(indptr)
+    np.cumsum(kept, out=new_indptr[1:])
+    positions = np.repeat(indptr[:-1] - new_indptr[:-1], kept) + np.arange(new_indptr[-1], dtype=np.int64)
+    return new_indptr, ids[positions]
 
 
 def padded_ids_from_csr_arrays(indptr: np.ndarray, flat: np.ndarray, width: int) -> np.ndarray:
@@ -122,8 +187,24 @@ def mark_repeats(ids: np.ndarray) -> np.ndarray:
     return ids
 
 
-def ranked_prediction_ids(predictions, k: int, num_labels: int | None) -> np.ndarray:
-    """Any accepted prediction form -> `(n, k)` ranked ids (see the module docstring)."""
+def ranked_prediction_ids(
+    predictions, k: int, num_labels: int | None, exclude: sp.csr_matrix | None = None
+) -> np.ndarray:
+    """Any accepted prediction form -> `(n, k)` ranked ids (see the module docstring).
+
+    Args:
+        exclude (`scipy.sparse.csr_matrix` `(n, L)`, *optional*): binary; pairs removed from each ranking before it is
+            cut at ``k`` (the ids after a removed one move up), see `hf_xmc.metrics.exclusion`.
+    """
+    extra = max_excluded_per_row(exclude)
+    ids = _ranked_ids(predictions, k + extra, num_labels)
+    if extra:
+        ids = remove_excluded_ids(ids, exclude)[:, :k]
+    return mark_repeats(ids)
+
+
+def _ranked_ids(predictions, k: int, num_labels: int | None) -> np.ndarray:
+    """`(n, k)` ranked ids, repeats not yet marked."""
     name = "predictions"
     if sp.issparse(predictions):
         _check_width(predictions.shape[1], num_labels, name)
@@ -146,7 +227,7 @@ def ranked_prediction_ids(predictions, k: int, num_labels: int | None) -> np.nda
         if isinstance(first, (tuple, list)):
             ids = _ranked_pairs(predictions, k, name)
         elif isinstance(first, (float, np.floating)):
-            return ranked_prediction_ids(_score_rows(predictions, name), k, num_labels)
+            return _ranked_ids(_score_rows(predictions, name), k, num_labels)
         else:
             indptr, flat = ragged_to_csr_arrays(predictions, name, max_per_row=k)
             ids = padded_ids_from_csr_arrays(indptr, np.where(flat < 0, PAD_ID, flat), k)
@@ -155,7 +236,7 @@ def ranked_prediction_ids(predictions, k: int, num_labels: int | None) -> np.nda
             f"{name} must be a score matrix (numpy or scipy.sparse), an (n, k) id array or lists of ids; "
             f"got {type(predictions).__name__}."
         )
-    return mark_repeats(ids)
+    return ids
 
 
 def prediction_sets(predictions, num_labels: int | None) -> tuple[np.ndarray, np.ndarray]:
@@ -216,9 +297,9 @@ def matrix_width(obj) -> int | None:
     return None
 
 
-def reference_matrix(references, num_labels: int | None) -> sp.csr_matrix:
-    """Any accepted reference form -> canonical binary CSR `(n, num_labels)`; ids are validated."""
-    name = "references"
+def reference_matrix(references, num_labels: int | None, name: str = "references") -> sp.csr_matrix:
+    """Any accepted reference form -> canonical binary CSR `(n, num_labels)`; ids are validated (``name`` is the
+    argument named in errors)."""
     if sp.issparse(references) or (isinstance(references, np.ndarray) and references.dtype != object):
         if sp.issparse(references):
             matrix = _canonical_csr(references).copy()
@@ -249,7 +330,7 @@ def reference_matrix(references, num_labels: int | None) -> sp.csr_matrix:
             f"{name} contains label id {int(flat.max())} (row {row}) but the label space has {num_labels} labels "
             "(ids 0..num_labels-1)."
         )
-    matrix = sp.csr_matrix((np.ones(flat.size), flat, indptr), shape=(len(references), num_labels))
+    matrix = sp.csr_matrix((np.ones(flat.size), flat, indptr), shape=(len(references), num_labels), copy=True)
     matrix.sum_duplicates()
     matrix.data[:] = 1.0
     return matrix

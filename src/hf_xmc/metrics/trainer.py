@@ -16,21 +16,42 @@ import numpy as np
 import scipy.sparse as sp
 
 from .core import compute_xmc_metrics, normalise_ks
+from .inputs import as_array_like, ragged_to_csr_arrays
 
 LABEL_FORMATS = ("auto", "multi_hot", "ids")
 
 
-def make_preprocess_logits_for_metrics(k=5):
+def num_extra_candidates(exclude) -> int:
+    """How many candidates beyond ``max(k)`` a top-k needs so that removing ``exclude``'s labels leaves ``max(k)``:
+    the most excluded labels of any one document (0 for `None`).
+
+    Args:
+        exclude: as in `compute_xmc_metrics` (a sparse matrix `(n, L)` or lists of ids per document).
+    """
+    if exclude is None:
+        return 0
+    exclude = as_array_like(exclude)
+    if sp.issparse(exclude):
+        matrix = sp.csr_matrix(exclude, copy=True)
+        matrix.eliminate_zeros()
+        return int(np.diff(matrix.indptr).max(initial=0))
+    indptr, _ = ragged_to_csr_arrays(exclude, "exclude")
+    return int(np.diff(indptr).max(initial=0))
+
+
+def make_preprocess_logits_for_metrics(k=5, exclude=None):
     """A ``preprocess_logits_for_metrics`` that keeps the ``max(k)`` best label ids of each document.
 
     Args:
         k (`int` or `list[int]`): the cut-off(s) that will be evaluated; only the largest matters.
+        exclude (*optional*): the evaluation filter pairs given to `make_compute_metrics`; the top-k then keeps
+            `num_extra_candidates(exclude)` more ids, so that ``max(k)`` remain once they are removed.
 
     Returns:
         `Callable[[torch.Tensor, torch.Tensor], torch.Tensor]`: `(logits, labels) -> ids` of shape `(batch, max(k))`
         (fewer columns when the model has fewer labels). Ties follow `torch.topk`'s order.
     """
-    top = max(normalise_ks(k))
+    top = max(normalise_ks(k)) + num_extra_candidates(exclude)
 
     def preprocess_logits_for_metrics(logits, labels):
         if isinstance(logits, (tuple, list)):
@@ -92,6 +113,7 @@ def make_compute_metrics(
     propensity: str | None = None,
     num_labels: int | None = None,
     label_format: str = "auto",
+    exclude=None,
 ):
     """A Trainer ``compute_metrics`` returning `compute_xmc_metrics`'s dict (Trainer prefixes keys with `eval_`).
 
@@ -99,6 +121,9 @@ def make_compute_metrics(
         k, label_counts, num_train_docs, propensity_a, propensity_b, propensity, num_labels: as in
             `compute_xmc_metrics`.
         label_format (`str`, defaults to "auto"): how to read ``label_ids``, see `label_ids_to_references`.
+        exclude (*optional*): document-label pairs left out of the evaluation, rows aligned with the evaluation
+            dataset's rows (e.g. `xmc.filter_pairs["test"][rows]` for the rows that were selected); see
+            `compute_xmc_metrics`. Pass the same value to `make_preprocess_logits_for_metrics`.
 
     Returns:
         `Callable[[EvalPrediction], dict[str, float]]`. Predictions may be top-k ids (from
@@ -128,6 +153,7 @@ def make_compute_metrics(
             propensity_b=propensity_b,
             propensity=propensity,
             num_labels=space,
+            exclude=exclude,
         )
 
     return compute_metrics
