@@ -1,10 +1,10 @@
-"""`hf-xmc data ...`: inspect XMC data sets (`describe` prints their statistics and writes a label-frequency plot)."""
+"""`hf-xmc data ...`: inspect XMC data sets (`describe` prints their statistics; `--plot PATH` writes a label-frequency
+plot)."""
 
 from __future__ import annotations
 
 import argparse
 import json
-import re
 
 
 def _format_value(value) -> str:
@@ -29,7 +29,6 @@ def format_statistics(stats: dict, fmt: str = "table") -> str:
 
 def describe(args: argparse.Namespace) -> int:
     from hf_xmc.data import load_xmc_dataset
-    from hf_xmc.data.plot import plot_label_frequencies
 
     kwargs = {}
     for option in ("layout", "split_column", "num_features", "num_labels", "text_file"):
@@ -37,11 +36,12 @@ def describe(args: argparse.Namespace) -> int:
             kwargs[option] = getattr(args, option)
     xmc = load_xmc_dataset(args.name_or_path, validation_size=args.validation_size, seed=args.seed, **kwargs)
     print(format_statistics(xmc.describe(), args.format))
-    if not args.no_plot:
-        plot_path = args.plot or re.sub(r"[^\w.-]+", "_", xmc.name or "dataset") + "_label_frequency.png"
-        plot_label_frequencies(xmc, plot_path)
+    if args.plot:  # only when asked: describing a data set writes nothing
+        from hf_xmc.data.plot import plot_label_frequencies
+
+        plot_label_frequencies(xmc, args.plot)
         if args.format != "json":
-            print(f"\nlabel-frequency plot written to {plot_path}")
+            print(f"\nlabel-frequency plot written to {args.plot}")
     return 0
 
 
@@ -51,17 +51,20 @@ def register(subparsers) -> None:
     commands = parser.add_subparsers(dest="data_command", metavar="COMMAND", required=True)
     describe_parser = commands.add_parser(
         "describe",
-        help="Print the statistics of a data set and write its label-frequency plot.",
+        help="Print the statistics of a data set (and, with --plot, its label-frequency plot).",
         description="Print the statistics of a data set (docs, labels, labels a doc, docs a label, head/tail shares, "
-        "unseen test labels, docs with no label) and write a log-log label-frequency plot (PNG).",
+        "unseen test labels, docs with no label). With --plot PATH, also write a log-log label-frequency plot (PNG) "
+        "that says how many labels have no training document.",
     )
     describe_parser.add_argument(
         "name_or_path",
         help="a built-in name (debtags), a folder in any supported layout, "
         "a single BoW file, or a Hub dataset repo id",
     )
-    describe_parser.add_argument("--plot", default=None, help="PNG path (default: <name>_label_frequency.png)")
-    describe_parser.add_argument("--no-plot", action="store_true", help="do not write the plot")
+    describe_parser.add_argument(
+        "--plot", default=None, metavar="PATH", help="write the label-frequency plot to this PNG (default: no plot)"
+    )
+    describe_parser.add_argument("--no-plot", action="store_true", help=argparse.SUPPRESS)  # the default now
     describe_parser.add_argument("--format", choices=("table", "markdown", "json"), default="table")
     describe_parser.add_argument(
         "--layout", default=None, help="force a layout (lf, parquet, pecos, attentionxml, bow)"
