@@ -55,6 +55,7 @@ def hf_xmc_model_types() -> dict[str, str]:
 
     import hf_xmc  # noqa: F401  (registers the Auto classes)
     import hf_xmc.models
+    from hf_xmc.methods import method_of_model_type
 
     register = getattr(hf_xmc.models, "register_auto_classes", None)
     if register is not None:  # idempotent; covers an `hf_xmc/__init__` that does not register yet
@@ -62,8 +63,8 @@ def hf_xmc_model_types() -> dict[str, str]:
     types = {}
     for model_type, config_class in getattr(CONFIG_MAPPING, "_extra_content", {}).items():
         module = getattr(config_class, "__module__", "")
-        if module.startswith("hf_xmc.models."):
-            types[model_type] = module.split(".")[2]
+        if module.startswith("hf_xmc.models."):  # the registry's method name, else the model folder's name
+            types[model_type] = method_of_model_type(model_type) or module.split(".")[2]
     return types
 
 

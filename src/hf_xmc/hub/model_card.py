@@ -263,6 +263,8 @@ HYPERPARAMETER_FIELDS = (
 MODEL_DETAIL_FIELDS = (
     "model_type", "num_labels", "cluster_sizes", "label_cutoffs", "dim_decay_factor", "aplc_hidden_size",
     "tail_projection", "pooling", "num_clusters", "d_model", "hidden_size", "n_layer", "num_hidden_layers",
+    "num_text_feature_layers", "num_label_feature_layers", "extracted_feature_size", "classifier_hidden_size",
+    "class_loss_weight", "feature_loss_weight", "link_loss_weight", "num_label_clusters", "shortlist_clusters",
 )  # fmt: skip
 
 

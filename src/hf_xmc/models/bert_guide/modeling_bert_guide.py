@@ -246,7 +246,8 @@ class BertGuideNetwork(BertPreTrainedModel):
 
     def top_k(self, features: torch.Tensor, k: int, shortlist_clusters: int | None = None):
         """`(scores, ids)` of the `k` best labels for the text features `E_t` `(batch, feature_size)`, exactly (the
-        dense path) or over the `shortlist_clusters` best clusters; never more than `max_score_elements` scores."""
+        dense path) or over the `shortlist_clusters` best clusters (more when they could hold fewer than `k`
+        labels); never more than `max_score_elements` scores at once."""
         if not 1 <= k <= self.config.num_labels:
             raise ValueError(f"top_k must be in [1, num_labels={self.config.num_labels}], got {k}")
         classifier = self.classifier
@@ -268,6 +269,9 @@ class BertGuideNetwork(BertPreTrainedModel):
                 f"shortlist_clusters={num_kept} must be between 1 and the number of label clusters "
                 f"({self.config.num_label_clusters})"
             )
+        # enough clusters to hold k labels whichever are kept (the shortlist widens for a large k)
+        smallest_first = torch.bincount(self.label_clusters.label_to_cluster).sort().values
+        num_kept = max(num_kept, int((smallest_first.cumsum(0) < k).sum()) + 1)
         cluster_logits = classifier.cluster_scorer(features).detach()
         return shortlist_top_k(
             scored, cluster_logits, weight, bias, self.label_clusters.members(), num_kept, k,
