@@ -97,6 +97,9 @@ def read_bow_file(path, num_features: int | None = None, num_labels: int | None 
         path: the file.
         num_features, num_labels (`int`, *optional*): dimensions of a headerless file (default: max id + 1); with a
             header they must agree with it.
+
+    Raises `XMCInputError` naming the file and line for a malformed line, an id out of range, or a feature id
+    repeated within one line (rejected rather than summed: it means a broken file).
     """
     path = Path(path)
     if not path.is_file():
