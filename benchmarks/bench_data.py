@@ -12,8 +12,14 @@ Timed (best of `--repeats`, interleaved with the reference):
   buffers to it). The same pipeline at 1/4 of the size shows the growth: ~4x for linear steps, ~4.6x for the
   `L log L` tree, 16x if anything were quadratic in L.
 
+- Command line (`cli`): each in a fresh process, best of `--repeats`, beside `python -c "import numpy"` timed in the
+  same run (the floor any Python tool pays): `python -c "import hf_xmc.data"` and `hf-xmc --help` (target: at most
+  1.5 s more than numpy: neither imports torch or transformers), and `hf-xmc data describe` on the 37K-label deps-dev
+  LF set beside `load_xmc_dataset` of the same folder in-process (the describe is the load plus the start-up).
+
     python benchmarks/bench_data.py                      # full run, writes benchmarks/results/data.json
     python benchmarks/bench_data.py --scale 0.05 --repeats 2   # quick
+    python benchmarks/bench_data.py --sections cli       # only these rows, merged into the existing JSON
 """
 
 from __future__ import annotations
@@ -24,6 +30,8 @@ import json
 import os
 import platform
 import resource
+import subprocess
+import sys
 import tempfile
 import time
 import tracemalloc
@@ -110,6 +118,56 @@ def bench_lf(repeats: int) -> dict:
     }
 
 
+SECTIONS = ("bow", "lf", "label_space", "cli")
+CLI_TARGET_EXTRA_S = 1.5
+
+
+def time_process(command: list[str], cwd: str) -> float:
+    """Wall-clock seconds of one run of `command` (which must succeed)."""
+    start = time.perf_counter()
+    subprocess.run(command, cwd=cwd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return time.perf_counter() - start
+
+
+def hf_xmc_command() -> list[str]:
+    """The installed `hf-xmc` console script (what a user types), else `python -m hf_xmc`."""
+    script = Path(sys.executable).with_name("hf-xmc")
+    return [str(script)] if script.is_file() else [sys.executable, "-m", "hf_xmc"]
+
+
+def bench_cli(repeats: int) -> dict:
+    directory = SHARED / "deps-dev"
+    commands = {
+        "import_numpy": [sys.executable, "-c", "import numpy"],
+        "import_hf_xmc_data": [sys.executable, "-c", "import hf_xmc.data"],
+        "hf_xmc_help": [*hf_xmc_command(), "--help"],
+    }
+    if directory.is_dir():
+        commands["hf_xmc_data_describe_deps_dev"] = [*hf_xmc_command(), "data", "describe", str(directory)]
+    times = {name: [] for name in commands}
+    with tempfile.TemporaryDirectory(prefix="hf_xmc_bench_cli_") as cwd:  # any file a command writes lands here
+        for _ in range(repeats):  # interleaved, so background load hits every command alike
+            for name, command in commands.items():
+                times[name].append(time_process(command, cwd))
+    seconds = {name: min(values) for name, values in times.items()}
+    numpy_s = seconds["import_numpy"]
+    result = {
+        "seconds": seconds,
+        "extra_over_import_numpy_s": {
+            name: value - numpy_s for name, value in seconds.items() if name != "import_numpy"
+        },
+        "ratio_to_import_numpy": {name: value / numpy_s for name, value in seconds.items() if name != "import_numpy"},
+        "target_extra_s": CLI_TARGET_EXTRA_S,
+        "repeats": repeats,
+    }
+    if directory.is_dir():
+        result["describe_data_set"] = "deps-dev (LF, 28,936 train + 9,956 test docs, 36,677 labels)"
+        result["load_deps_dev_in_process_s"] = best_time(lambda: load_xmc_dataset(directory), max(1, repeats // 2))
+    else:
+        result["describe_skipped"] = f"{directory} not found"
+    return result
+
+
 def synthetic_label_space(num_docs: int, num_labels: int, dim: int, seed: int = 0):
     """CSR arrays of a topic-structured, Zipf-like label matrix and dense document features."""
     rng = np.random.default_rng(seed)
@@ -171,31 +229,11 @@ def bench_label_space(num_docs: int, num_labels: int, dim: int) -> dict:
     }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--scale", type=float, default=1.0, help="fraction of the 1M x 500K synthetic size")
-    parser.add_argument("--dim", type=int, default=32)
-    parser.add_argument("--output", default=str(REPO / "benchmarks" / "results" / "data.json"))
-    args = parser.parse_args()
-
-    results = {
-        "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform()},
-        "bow": bench_bow(args.repeats),
-        "lf": bench_lf(args.repeats),
-    }
-    docs, labels = int(1_000_000 * args.scale), int(500_000 * args.scale)
-    results["label_space"] = bench_label_space(docs, labels, args.dim)
-    results["label_space_quarter"] = bench_label_space(docs // 4, labels // 4, args.dim)
-    results["label_space_growth_4x_size"] = (
-        results["label_space"]["total_seconds"] / results["label_space_quarter"]["total_seconds"]
-    )
-    results["process_peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-    bow, lf, big = results["bow"], results["lf"], results["label_space"]
+def print_tables(results: dict) -> None:
+    bow, lf, big, cli = (results.get(name) for name in ("bow", "lf", "label_space", "cli"))
     print("| benchmark | ours | reference | ratio | target |")
     print("| --- | ---: | ---: | ---: | ---: |")
-    if "skipped" not in bow:
+    if bow and "skipped" not in bow:
         print(
             f"| Bibtex BoW parse (read_bow_file) vs sklearn load_svmlight_file | {bow['read_bow_file_s']:.3f} s | "
             f"{bow['sklearn_load_svmlight_file_s']:.3f} s | {bow['ratio_parse_vs_sklearn']:.2f}x | <= 1.2x |"
@@ -204,29 +242,75 @@ def main() -> None:
             f"| Bibtex full load_xmc_dataset (splits, vocabulary, Arrow) vs sklearn | {bow['load_xmc_dataset_s']:.3f} s"
             f" | {bow['sklearn_load_svmlight_file_s']:.3f} s | {bow['ratio_full_load_vs_sklearn']:.2f}x | <= 1.2x |"
         )
-    print(
-        f"| debtags LF load_xmc_dataset vs gzip+json loop | {lf['load_xmc_dataset_s']:.3f} s | "
-        f"{lf['plain_gzip_json_loop_s']:.3f} s | {lf['ratio_vs_plain_loop']:.2f}x | <= 1.5x |"
-    )
-    print()
-    print(
-        f"Synthetic label space: {big['num_docs']:,} docs x {big['num_labels']:,} labels, "
-        f"{big['label_assignments']:,} assignments, {big['feature_dim']}-dim features"
-    )
-    print("| step | seconds | peak MiB |")
-    print("| --- | ---: | ---: |")
-    for name, item in big["steps"].items():
-        print(f"| {name} | {item['seconds']:.2f} | {item['peak_mib']:.0f} |")
-    print(f"| total | {big['total_seconds']:.2f} | {big['max_step_peak_mib']:.0f} (max step) |")
-    print(
-        f"\n4x the size took {results['label_space_growth_4x_size']:.2f}x the time (linear ~4x, L log L ~4.6x, "
-        "quadratic 16x); "
-        f"{big['num_clusters']:,} clusters, largest {big['max_cluster_size']}; process peak RSS "
-        f"{results['process_peak_rss_mib']:.0f} MiB"
-    )
-    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.output).write_text(json.dumps(results, indent=2))
-    print(f"wrote {args.output}")
+    if lf:
+        print(
+            f"| debtags LF load_xmc_dataset vs gzip+json loop | {lf['load_xmc_dataset_s']:.3f} s | "
+            f"{lf['plain_gzip_json_loop_s']:.3f} s | {lf['ratio_vs_plain_loop']:.2f}x | <= 1.5x |"
+        )
+    if cli:
+        numpy_s = cli["seconds"]["import_numpy"]
+        for name, value in cli["extra_over_import_numpy_s"].items():
+            target = f"<= +{cli['target_extra_s']} s" if name != "hf_xmc_data_describe_deps_dev" else ""
+            print(
+                f"| {name} vs `python -c 'import numpy'` | {cli['seconds'][name]:.2f} s | {numpy_s:.2f} s | "
+                f"+{value:.2f} s ({cli['ratio_to_import_numpy'][name]:.1f}x) | {target} |"
+            )
+        if "load_deps_dev_in_process_s" in cli:
+            print(f"| deps-dev load_xmc_dataset in-process | {cli['load_deps_dev_in_process_s']:.2f} s | | | |")
+    if big:
+        print()
+        print(
+            f"Synthetic label space: {big['num_docs']:,} docs x {big['num_labels']:,} labels, "
+            f"{big['label_assignments']:,} assignments, {big['feature_dim']}-dim features"
+        )
+        print("| step | seconds | peak MiB |")
+        print("| --- | ---: | ---: |")
+        for name, item in big["steps"].items():
+            print(f"| {name} | {item['seconds']:.2f} | {item['peak_mib']:.0f} |")
+        print(f"| total | {big['total_seconds']:.2f} | {big['max_step_peak_mib']:.0f} (max step) |")
+        print(
+            f"\n4x the size took {results['label_space_growth_4x_size']:.2f}x the time (linear ~4x, L log L ~4.6x, "
+            "quadratic 16x); "
+            f"{big['num_clusters']:,} clusters, largest {big['max_cluster_size']}; process peak RSS "
+            f"{results['process_peak_rss_mib']:.0f} MiB"
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--scale", type=float, default=1.0, help="fraction of the 1M x 500K synthetic size")
+    parser.add_argument("--dim", type=int, default=32)
+    parser.add_argument(
+        "--sections", nargs="+", choices=SECTIONS, default=list(SECTIONS),
+        help="what to run; the others are kept from the existing --output JSON",
+    )  # fmt: skip
+    parser.add_argument("--output", default=str(REPO / "benchmarks" / "results" / "data.json"))
+    args = parser.parse_args()
+
+    output = Path(args.output)
+    results = json.loads(output.read_text()) if output.is_file() and set(args.sections) != set(SECTIONS) else {}
+    results["machine"] = {
+        "python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform(),
+    }  # fmt: skip
+    if "bow" in args.sections:
+        results["bow"] = bench_bow(args.repeats)
+    if "lf" in args.sections:
+        results["lf"] = bench_lf(args.repeats)
+    if "cli" in args.sections:
+        results["cli"] = bench_cli(args.repeats)
+    if "label_space" in args.sections:
+        docs, labels = int(1_000_000 * args.scale), int(500_000 * args.scale)
+        results["label_space"] = bench_label_space(docs, labels, args.dim)
+        results["label_space_quarter"] = bench_label_space(docs // 4, labels // 4, args.dim)
+        results["label_space_growth_4x_size"] = (
+            results["label_space"]["total_seconds"] / results["label_space_quarter"]["total_seconds"]
+        )
+        results["process_peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print_tables(results)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(json.dumps(results, indent=2))
+    print(f"wrote {output}")
 
 
 if __name__ == "__main__":

@@ -12,8 +12,8 @@ from __future__ import annotations
 import hashlib
 import logging
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
-import datasets
 import numpy as np
 import pyarrow as pa
 import scipy.sparse as sp
@@ -22,6 +22,9 @@ from .dataset import XMCDataset
 from .errors import XMCInputError
 from .label_matrix import drop_repeated_ids, label_matrix_from_arrays
 from .vocabulary import LabelVocabulary
+
+if TYPE_CHECKING:
+    import datasets
 
 logger = logging.getLogger(__name__)
 
@@ -96,6 +99,8 @@ def split_validation(train: RawSplit, validation_size: float | int, seed: int) -
 
 
 def _arrow_split(raw: RawSplit, source_to_id: np.ndarray) -> datasets.Dataset:
+    import datasets  # imported on first use: `import hf_xmc.data` stays fast
+
     indices = source_to_id[raw.label_indices] if len(raw.label_indices) else raw.label_indices
     offsets_type = pa.int32() if raw.label_indptr[-1] < 2**31 else pa.int64()
     list_type = pa.ListArray if offsets_type == pa.int32() else pa.LargeListArray
@@ -175,6 +180,8 @@ def assemble_xmc_dataset(
     )
     order = [split for split in ("train", "validation", "test") if split in raw_splits]
     order += sorted(set(raw_splits) - set(order))
+    import datasets
+
     splits = datasets.DatasetDict({split: _arrow_split(raw_splits[split], source_to_id) for split in order})
     features = None
     if any(raw_splits[split].features is not None for split in order):

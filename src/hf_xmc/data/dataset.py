@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-import datasets
 import numpy as np
 import scipy.sparse as sp
 
 from .label_matrix import label_counts, label_matrix_from_arrays
 from .vocabulary import LabelVocabulary
+
+if TYPE_CHECKING:  # `datasets` costs ~1 s to import: loaders import it when they build splits
+    import datasets
 
 TAIL_MAX_TRAIN_DOCS = 5
 HEAD_LABEL_FRACTION = 0.2

@@ -8,7 +8,8 @@ columns are kept as they are.
 
 from __future__ import annotations
 
-import datasets
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -17,6 +18,9 @@ from .assembly import RawSplit, assemble_xmc_dataset
 from .dataset import XMCDataset
 from .errors import XMCInputError
 from .text_lines import encode_label_lists
+
+if TYPE_CHECKING:
+    import datasets
 
 
 def _label_feature(dataset: datasets.Dataset, label_column: str):
@@ -63,6 +67,8 @@ def xmc_dataset_from_hf(
         allow_empty_text (`bool`): keep empty texts instead of raising.
         name (`str`): display name.
     """
+    import datasets  # imported on first use: `import hf_xmc.data` stays fast
+
     splits = datasets.DatasetDict({"train": dataset}) if isinstance(dataset, datasets.Dataset) else dataset
     if "train" not in splits:
         raise XMCInputError(f"the DatasetDict needs a 'train' split, got {sorted(splits)}")

@@ -16,7 +16,6 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import datasets
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -131,6 +130,8 @@ def load_parquet_dataset(
         seed (`int`): seed of the validation carving.
         name (`str`, *optional*): display name.
     """
+    from datasets import Dataset  # imported on first use: `import hf_xmc.data` stays fast
+
     directory = Path(directory)
     shards: dict[str, list[Path]] = {}
     for path in sorted((directory / DATA_DIR).glob("*.parquet")):
@@ -160,7 +161,7 @@ def load_parquet_dataset(
         table = _read_shards(paths)
         if "labels" not in table.column_names:
             raise XMCInputError("the split has no 'labels' column", str(paths[0]))
-        dataset = datasets.Dataset(table)
+        dataset = Dataset(table)
         indptr, indices = labels_column_arrays(dataset)
         columns = {
             column: table.column(column).combine_chunks() for column in table.column_names if column != "labels"

@@ -28,6 +28,11 @@ def register_auto_classes() -> None:
         model_class.register_for_auto_class("AutoModel")
 
 
+# Importing the models loads torch and transformers anyway: register now, so a model built from these classes saves
+# its code with it (`register_for_auto_class`) even before an Auto class is used. A bare `import hf_xmc` registers
+# lazily instead (`hf_xmc.registration`).
+register_auto_classes()
+
 __all__ = [
     "BertGuideConfig",
     "BertGuideNetwork",
