@@ -52,6 +52,11 @@ METHODS: dict[str, MethodEntry] = {
         "XLGen: a T5 generates the labels (--variant base, bcl or mcg); start from `hf-xmc pretrain-t5`.",
         ("cg_t5",),
     ),
+    "maclr": MethodEntry(
+        "maclr",
+        "hf_xmc.maclr.recipe:MACLR_RECIPE",
+        "MACLR: zero-/few-shot XMC, a sentence encoder pre-trained on raw texts (--stage pretrain|self-train|few-shot).",
+    ),
 }
 
 

@@ -35,7 +35,7 @@ TOKENIZER_FILES = ("tokenizer_config.json", "tokenizer.json")
 WEIGHT_SUFFIXES = (".safetensors",)
 REQUIRED_AUTO_CLASSES = ("AutoConfig", "AutoModel")
 # What a checkpoint needs; Trainer leftovers (optimizer state, rng, checkpoints) stay local.
-DOWNLOAD_PATTERNS = ["*.json", "*.safetensors", "*.py", "*.model", "*.txt", "README.md"]
+DOWNLOAD_PATTERNS = ["*.json", "*.safetensors", "*.py", "*.model", "*.txt", "*.faiss", "README.md"]
 UPLOAD_IGNORE_PATTERNS = [
     "checkpoint-*", "runs/*", "_*", "training_args.bin", "optimizer.pt", "scheduler.pt", "rng_state*.pth", "*.lock",
 ]  # fmt: skip
@@ -99,6 +99,10 @@ def check_checkpoint_folder(folder: str | os.PathLike, method: str | None = None
     """Check that `folder` holds everything a checkpoint needs; returns the method. Raises `XMCCheckpointError`."""
     folder = Path(folder)
     source = source or str(folder)
+    if (folder / "maclr.json").is_file():  # a MACLR sentence encoder + label index (`hf_xmc.maclr.checkpoint`)
+        from ..maclr.checkpoint import check_maclr_folder
+
+        return check_maclr_folder(folder, method, source)
     config = _read_config(folder, source)
     found_method = check_xmc_config(config, source, method)
     auto_map = config.get("auto_map") or {}
@@ -395,6 +399,10 @@ def load_xmc_model(
     source = str(name_or_path)
     folder = resolve_checkpoint(name_or_path, revision=revision, token=token)
     found_method = check_checkpoint_folder(folder, method, source=source)
+    if found_method == "maclr":  # a sentence-transformers encoder ranking its stored label index
+        from ..maclr.checkpoint import load_maclr_model
+
+        return load_maclr_model(folder, source=source)
     vocabulary = LabelVocabulary.from_pretrained(folder)
     model = AutoModel.from_pretrained(folder, **model_kwargs).eval()
     tokenizer = AutoTokenizer.from_pretrained(folder)

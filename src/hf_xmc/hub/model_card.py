@@ -55,6 +55,7 @@ METHOD_CARDS: dict[str, MethodCard] = {
     "xlgen": MethodCard("xlgen", "XLGen", "text-generation", ("xlgen", "t5", "label-generation")),
     "maclr": MethodCard("maclr", "MACLR", "sentence-similarity", ("maclr", "zero-shot", "sentence-transformers")),
     "xda": MethodCard("xda", "XDA", "text-classification", ("xda", "data-augmentation", "long-tail")),
+    "ranker": MethodCard("ranker", "Shortlist ranker", "text-classification", ("shortlist", "label-text", "long-tail")),
 }
 
 
@@ -202,6 +203,7 @@ def build_model_card(
     language: str | list[str] | None = "en",
     license: str | None = "apache-2.0",
     tags: list[str] | None = None,
+    library_name: str = "transformers",
     **template_kwargs,
 ) -> ModelCard:
     """Render the method's template into a `huggingface_hub.ModelCard`.
@@ -217,6 +219,7 @@ def build_model_card(
         hyperparameters (`Mapping`, *optional*): training settings shown as a table.
         model_details (`Mapping`, *optional*): method-specific architecture settings shown as a table.
         language, license, tags: card metadata.
+        library_name (`str`): the Hub library of the checkpoint (`"sentence-transformers"` for MACLR encoders).
         template_kwargs: more variables for the template.
     """
     info = method_card(method)
@@ -226,7 +229,7 @@ def build_model_card(
     card_data = ModelCardData(
         language=language,
         license=license,
-        library_name="transformers",
+        library_name=library_name,
         pipeline_tag=info.pipeline_tag,
         tags=list(dict.fromkeys(["hf-xmc", "extreme-multi-label-classification", *info.tags, *(tags or [])])),
         datasets=[dataset_id] if dataset_id else None,

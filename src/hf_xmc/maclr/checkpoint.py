@@ -148,7 +148,10 @@ def load_maclr_model(folder: str | os.PathLike, source: str | None = None, devic
     vocabulary = LabelVocabulary.from_pretrained(folder)
     marker = json.loads((folder / MACLR_MARKER_FILE).read_text(encoding="utf-8"))
     index = LabelIndex.from_pretrained(folder / marker.get("label_index", LABEL_INDEX_DIR), encoder=encoder)
-    return MACLRCheckpoint(encoder, encoder.tokenizer, vocabulary, "maclr", source or str(folder), folder, index)
+    return MACLRCheckpoint(
+        model=encoder, tokenizer=encoder.tokenizer, vocabulary=vocabulary, method="maclr",
+        source=source or str(folder), folder=folder, index=index,
+    )  # fmt: skip
 
 
 @dataclass
@@ -161,9 +164,14 @@ class MACLRCheckpoint(XMCCheckpoint):
     def max_length(self) -> int | None:
         return getattr(self.model, "max_seq_length", None)
 
-    def predict(self, texts, k: int = 5, truncation: bool = False, exclude=None) -> list[list[RankedLabel]]:
+    def predict(
+        self, texts, k: int = 5, threshold=None, truncation: bool = False, min_labels: int = 0, exclude=None
+    ) -> list[list[RankedLabel]]:
         """The `k` labels of each text with the highest embedding inner product, best first (`RankedLabel.score`
-        is the raw similarity, not a probability); `exclude` as in `LabelIndex.search`."""
+        is the raw similarity, not a probability). `threshold`, `min_labels` as `XMCCheckpoint.predict` (on the
+        similarity); `exclude` as `LabelIndex.search` (label ids to leave out, per text)."""
+        from ..hub.checkpoint import decision_mask
+
         if isinstance(texts, str):
             texts = [texts]
         if not 1 <= k <= len(self.index):
@@ -172,7 +180,7 @@ class MACLRCheckpoint(XMCCheckpoint):
             check_text_lengths(list(texts), self.tokenizer, self.max_length)
         ids, scores = self.index.search_texts(list(texts), k, exclude=exclude)
         label_texts = self.index.texts
-        return [
+        ranked = [
             [
                 RankedLabel(
                     label=self.index.labels[i],
@@ -185,6 +193,10 @@ class MACLRCheckpoint(XMCCheckpoint):
             ]
             for row_ids, row_scores in zip(ids, scores)
         ]
+        if threshold is None:
+            return ranked
+        decision = self.decision_thresholds(threshold)
+        return [[r for r, ok in zip(row, decision_mask(row, decision, min_labels)) if ok] for row in ranked]
 
     def add_labels(self, texts: list[str], labels: list[str] | None = None) -> np.ndarray:
         """Embed new labels and add them to the index (no retraining); returns their ids."""

@@ -1,0 +1,133 @@
+"""MACLR end to end: the recipe's three stages on a tiny LF data set (`hf-xmc train maclr --stage ...`), the saved
+checkpoint as a normal sentence-transformers model plus its label index, `load_xmc_model(method="maclr")` ranking
+labels like the classifiers, the push to the (loopback) Hub, and the flags' errors."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from maclr_fixtures import tiny_encoder
+from tiny_checkpoints import tiny_vocabulary, write_tiny_lf_dataset
+
+from hf_xmc.hub import load_xmc_model, push_xmc_model
+from hf_xmc.maclr import LabelIndex, MACLRLoss, load_maclr_model, save_maclr_model
+from hf_xmc.maclr.checkpoint import MACLRCheckpoint
+from hf_xmc.maclr.losses import ClusterContrastiveLoss, LabelRegularizationLoss
+from hf_xmc.methods import get_recipe
+
+pytest_plugins = ["hub_fixtures"]
+
+
+@pytest.fixture(scope="module")
+def tiny_data(tmp_path_factory):
+    return write_tiny_lf_dataset(tmp_path_factory.mktemp("maclr_data") / "lf", num_train=40, num_test=12)
+
+
+@pytest.fixture(scope="module")
+def tiny_bert():
+    from maclr_fixtures import _tiny_bert_folder
+
+    return _tiny_bert_folder()
+
+
+def run_stage(stage, data, encoder_path, output_dir, *extra):
+    recipe = get_recipe("maclr")
+    argv = [
+        "--stage", stage, "--dataset_name_or_path", str(data), "--model_name_or_path", str(encoder_path),
+        "--output_dir", str(output_dir), "--max_steps", "3", "--per_device_train_batch_size", "8",
+        "--max_length", "24", "--use_cpu", "--disable_tqdm", "true", "--seed", "0",
+        "--learning_rate", "1e-3", "--logging_steps", "1", "--sample_text", "python graph library", *extra,
+    ]  # fmt: skip
+    return recipe.run(*recipe.parse_args(argv))
+
+
+def test_pretrain_stage_trains_clusters_evaluates_saves_and_reloads(tiny_data, tiny_bert, tmp_path):
+    result = run_stage("pretrain", tiny_data, tiny_bert, tmp_path / "stage1", "--initial_clusters", "2",
+                       "--num_negatives", "4", "--mini_batch_size", "4", "--projection_dim", "16")  # fmt: skip
+    assert result["global_step"] == 3 and len(result["train_loss_history"]) == 3
+    assert all(np.isfinite(result["train_loss_history"]))
+    clusters = [entry["clusters"] for entry in result["clustering"]]
+    assert clusters[0] == 2 and result["clustering"][-1]["instance_level"]  # K0, then instances at half
+    assert result["reload_max_abs_diff"] <= 1e-4
+    metrics = json.loads((tmp_path / "stage1" / "xmc_metrics.json").read_text())
+    assert {"P@1", "P@5", "R@8", "PSP@5_norm"} <= set(metrics) and 0 <= metrics["P@1"] <= 1  # k <= 8 labels
+    assert len(result["predictions"]) == 5
+    marker = json.loads((tmp_path / "stage1" / "maclr.json").read_text())
+    assert marker["stage"] == "pretrain" and "MACLRLoss" in marker["losses"]
+    card = (tmp_path / "stage1" / "README.md").read_text()
+    assert "library_name: sentence-transformers" in card and "### Losses" in card and "num_negatives" in card
+
+
+def test_self_training_and_few_shot_stages(tiny_data, tiny_bert, tmp_path):
+    result = run_stage("self-train", tiny_data, tiny_bert, tmp_path / "stage2", "--pseudo_k", "2", "--pooling", "mean")
+    assert result["pairs"]["encoder_pairs"] == 2 * 40 and result["pairs"]["tfidf_pairs"] > 0
+    # continues from the stage-II checkpoint (a sentence-transformers folder)
+    few = run_stage("few-shot", tiny_data, tmp_path / "stage2", tmp_path / "fs", "--few_shot_ratio", "0.5")
+    assert few["pairs"]["labels_trained"] <= 4
+    # labels with no training pair are reported apart (the generalized zero-shot view)
+    assert few["metrics"]["unseen/num_labels"] == 8 - few["pairs"]["labels_trained"] > 0
+    assert few["metrics"]["seen/num_labels"] == few["pairs"]["labels_trained"]
+
+
+def test_checkpoint_is_a_sentence_transformers_model_with_its_label_index(tmp_path):
+    from sentence_transformers import SentenceTransformer
+
+    encoder = tiny_encoder().eval()
+    vocabulary = tiny_vocabulary(6)
+    loss = MACLRLoss(encoder, ClusterContrastiveLoss(encoder), LabelRegularizationLoss(encoder, vocabulary.texts, 2))
+    folder = save_maclr_model(tmp_path / "m", encoder, vocabulary, loss=loss, stage="pretrain", dataset_name="tiny")
+    plain = SentenceTransformer(str(folder), device="cpu")
+    texts = ["python graph library", "web server"]
+    np.testing.assert_allclose(plain.encode(texts), encoder.encode(texts), atol=1e-6)
+
+    loaded = load_xmc_model(folder, method="maclr")  # the hub loader dispatches to MACLR
+    assert isinstance(loaded, MACLRCheckpoint) and loaded.method == "maclr" and len(loaded.index) == 6
+    ranked = loaded.predict(texts, k=3)
+    expected, _ = LabelIndex(encoder.encode(vocabulary.texts)).search(encoder.encode(texts), 3)
+    assert [[r.label_id for r in row] for row in ranked] == expected.tolist()
+    assert ranked[0][0].label == vocabulary.labels[expected[0, 0]] and ranked[0][0].text is not None
+    new_ids = loaded.add_labels(["python graph library"], labels=["tag::new"])
+    assert new_ids.tolist() == [6]
+    assert any(r.label == "tag::new" for r in loaded.predict(["python graph library"], k=7)[0])
+    with pytest.raises(Exception, match="not a 'aplc' model"):
+        load_xmc_model(folder, method="aplc")
+
+
+def test_a_folder_without_its_label_index_is_rejected(tmp_path):
+    from hf_xmc.hub import XMCCheckpointError
+
+    encoder = tiny_encoder()
+    folder = save_maclr_model(tmp_path / "m", encoder, tiny_vocabulary(4))
+    for path in (folder / "label_index").iterdir():
+        path.unlink()
+    with pytest.raises(XMCCheckpointError, match="label index is missing"):
+        load_maclr_model(folder)
+
+
+def test_push_and_load_from_the_hub(fake_hub, unique_repo_id, tmp_path):
+    encoder = tiny_encoder().eval()
+    vocabulary = tiny_vocabulary(5)
+    folder = save_maclr_model(tmp_path / "m", encoder, vocabulary, stage="few-shot", model_name=unique_repo_id)
+    push_xmc_model(folder, unique_repo_id)
+    loaded = load_xmc_model(unique_repo_id)
+    assert loaded.method == "maclr" and loaded.source == unique_repo_id
+    texts = ["sound video editor"]
+    assert [r.label for r in loaded.predict(texts, k=2)[0]] == [
+        r.label for r in load_maclr_model(folder).predict(texts, k=2)[0]
+    ]
+
+
+@pytest.mark.parametrize(
+    ("flag", "value", "message"),
+    [
+        ("--stage", "finetune", "--stage must be one of"),
+        ("--few_shot_ratio", "0", "--few_shot_ratio"),
+        ("--pseudo_views", "bm25", "--pseudo_views"),
+        ("--label_index_backend", "annoy", "--label_index_backend"),
+    ],
+)
+def test_bad_flags_are_one_line_errors(flag, value, message):
+    with pytest.raises(ValueError, match=message):
+        get_recipe("maclr").parse_args([flag, value])
