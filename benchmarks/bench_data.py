@@ -253,7 +253,7 @@ def print_tables(results: dict) -> None:
             target = f"<= +{cli['target_extra_s']} s" if name != "hf_xmc_data_describe_deps_dev" else ""
             print(
                 f"| {name} vs `python -c 'import numpy'` | {cli['seconds'][name]:.2f} s | {numpy_s:.2f} s | "
-                f"+{value:.2f} s ({cli['ratio_to_import_numpy'][name]:.1f}x) | {target} |"
+                f"{value:+.2f} s ({cli['ratio_to_import_numpy'][name]:.1f}x) | {target} |"
             )
         if "load_deps_dev_in_process_s" in cli:
             print(f"| deps-dev load_xmc_dataset in-process | {cli['load_deps_dev_in_process_s']:.2f} s | | | |")

@@ -23,6 +23,34 @@ def _load(name: str) -> dict | None:
     return json.loads(path.read_text()) if path.is_file() else None
 
 
+CLI_ROWS = {
+    "import_hf_xmc_data": "`python -c \"import hf_xmc.data\"`",
+    "hf_xmc_help": "`hf-xmc --help`",
+    "hf_xmc_data_describe_deps_dev": "`hf-xmc data describe` deps-dev (36,677 labels)",
+}
+
+
+def cli_rows(cli: dict | None) -> list[str]:
+    """Start-up rows: each command beside `python -c "import numpy"` timed in the same run (fresh processes)."""
+    if not cli:
+        return []
+    numpy_s = cli["seconds"]["import_numpy"]
+    rows = []
+    for name, what in CLI_ROWS.items():
+        if name not in cli["seconds"]:
+            continue
+        extra = cli["extra_over_import_numpy_s"][name]
+        if name == "hf_xmc_data_describe_deps_dev" and "load_deps_dev_in_process_s" in cli:
+            target = f"its load alone: {cli['load_deps_dev_in_process_s']:.2f} s"
+        else:
+            target = f"<= +{cli['target_extra_s']:.1f} s"
+        rows.append(
+            f"| {what} | {cli['seconds'][name]:.2f} s | `import numpy` {numpy_s:.2f} s | "
+            f"{'+' if extra >= 0 else '-'}{abs(extra):.2f} s ({cli['ratio_to_import_numpy'][name]:.1f}x) | {target} |"
+        )
+    return rows
+
+
 def data_section(result: dict) -> list[str]:
     bow, lf, space = result["bow"], result["lf"], result["label_space"]
     lines = [
@@ -34,6 +62,7 @@ def data_section(result: dict) -> list[str]:
         f"{bow['sklearn_load_svmlight_file_s']:.2f} s | {bow['ratio_full_load_vs_sklearn']:.2f}x | <= {bow['target_ratio']}x |",
         f"| load {lf['data_set']} | {lf['load_xmc_dataset_s']:.2f} s | plain gzip+json loop "
         f"{lf['plain_gzip_json_loop_s']:.2f} s | {lf['ratio_vs_plain_loop']:.2f}x | <= {lf['target_ratio']}x |",
+        *cli_rows(result.get("cli")),
         "",
         f"Synthetic label space, {space['num_docs']:,} docs x {space['num_labels']:,} labels "
         f"({space['label_assignments']:,} assignments): total {space['total_seconds']:.1f} s, "
