@@ -290,3 +290,10 @@ def test_bad_filter_file_names_file_line_and_problem(tmp_path, text, message, li
     with pytest.raises(XMCInputError, match=message) as error:
         load_xmc_dataset(directory)
     assert str(error.value).startswith(f"{path}:{line}:")
+
+
+def test_the_label_file_also_holds_one_json_object_a_line(tmp_path):
+    labels = [json.dumps({"uid": "L0", "title": "a"}) + json.dumps({"uid": "L1", "title": "b"}), {"uid": "L2"}]
+    directory = write_lf(tmp_path / "lf", [doc("a", [0])], labels=labels, gz=False)
+    with pytest.raises(XMCInputError, match="lbl.json:1: more than one JSON value on this line"):
+        load_xmc_dataset(directory)
