@@ -11,7 +11,7 @@ import argparse
 import importlib
 import sys
 
-SUBCOMMAND_MODULES = ("hf_xmc.cli.data", "hf_xmc.cli.train", "hf_xmc.cli.hub")
+SUBCOMMAND_MODULES = ("hf_xmc.cli.data", "hf_xmc.cli.train", "hf_xmc.cli.hub", "hf_xmc.cli.pretrain")
 
 
 def build_parser() -> argparse.ArgumentParser:

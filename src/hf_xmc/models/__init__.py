@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from transformers import AutoConfig, AutoModel, AutoModelForSequenceClassification
+from transformers import AutoConfig, AutoModel, AutoModelForSeq2SeqLM, AutoModelForSequenceClassification
 
 from .aplc import EncoderAPLCConfig, EncoderWithAPLC, XLNetAPLCConfig, XLNetWithAPLC
 from .bert_guide import BertGuideConfig, BertGuideNetwork
+from .cg_t5 import ClusterGuidedT5Config, T5ForClusterGuidedLabelGeneration
 
 _MODELS = (
     (XLNetAPLCConfig, XLNetWithAPLC),
@@ -26,6 +27,13 @@ def register_auto_classes() -> None:
         AutoModelForSequenceClassification.register(config_class, model_class, exist_ok=True)
         config_class.register_for_auto_class()
         model_class.register_for_auto_class("AutoModel")
+    # XLGen is a seq2seq model: AutoModelForSeq2SeqLM, and AutoModel for `load_xmc_model` (its config writes the
+    # matching auto_map itself)
+    AutoConfig.register(ClusterGuidedT5Config.model_type, ClusterGuidedT5Config, exist_ok=True)
+    AutoModel.register(ClusterGuidedT5Config, T5ForClusterGuidedLabelGeneration, exist_ok=True)
+    AutoModelForSeq2SeqLM.register(ClusterGuidedT5Config, T5ForClusterGuidedLabelGeneration, exist_ok=True)
+    ClusterGuidedT5Config.register_for_auto_class()
+    T5ForClusterGuidedLabelGeneration.register_for_auto_class("AutoModelForSeq2SeqLM")
 
 
 # Importing the models loads torch and transformers anyway: register now, so a model built from these classes saves
@@ -36,8 +44,10 @@ register_auto_classes()
 __all__ = [
     "BertGuideConfig",
     "BertGuideNetwork",
+    "ClusterGuidedT5Config",
     "EncoderAPLCConfig",
     "EncoderWithAPLC",
+    "T5ForClusterGuidedLabelGeneration",
     "XLNetAPLCConfig",
     "XLNetWithAPLC",
     "register_auto_classes",
