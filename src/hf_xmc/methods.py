@@ -57,6 +57,12 @@ METHODS: dict[str, MethodEntry] = {
         "hf_xmc.maclr.recipe:MACLR_RECIPE",
         "MACLR: zero-/few-shot XMC, a sentence encoder pre-trained on raw texts (--stage pretrain|self-train|few-shot).",
     ),
+    "ranker": MethodEntry(
+        "ranker",
+        "hf_xmc.training.ranker_recipe:RANKER_RECIPE",
+        "Shortlist + rank: TF-IDF tree shortlist, label-text-initialised classifier, fusion fitted on held-out docs.",
+        ("shortlist_ranker",),
+    ),
 }
 
 

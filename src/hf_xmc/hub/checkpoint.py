@@ -35,7 +35,10 @@ TOKENIZER_FILES = ("tokenizer_config.json", "tokenizer.json")
 WEIGHT_SUFFIXES = (".safetensors",)
 REQUIRED_AUTO_CLASSES = ("AutoConfig", "AutoModel")
 # What a checkpoint needs; Trainer leftovers (optimizer state, rng, checkpoints) stay local.
-DOWNLOAD_PATTERNS = ["*.json", "*.safetensors", "*.py", "*.model", "*.txt", "*.faiss", "README.md"]
+DOWNLOAD_PATTERNS = [
+    "*.json", "*.safetensors", "*.py", "*.model", "*.txt", "*.faiss", "README.md",
+    "sparse_shortlist/*",  # a shortlist ranker's TF-IDF tree model (hf_xmc.shortlist.sparse)
+]  # fmt: skip
 UPLOAD_IGNORE_PATTERNS = [
     "checkpoint-*", "runs/*", "_*", "training_args.bin", "optimizer.pt", "scheduler.pt", "rng_state*.pth", "*.lock",
 ]  # fmt: skip
@@ -412,6 +415,11 @@ def load_xmc_model(
             f"{source}: the model has {num_labels} labels but {LABEL_VOCABULARY_FILE} has {len(vocabulary)}."
         )
     thresholds = _load_thresholds(folder, len(vocabulary), source)
+    sparse_folder = getattr(model.config, "sparse_shortlist_folder", None)  # shortlist-and-rank models
+    if sparse_folder and (folder / sparse_folder).is_dir():
+        from ..shortlist.sparse import SparseShortlister
+
+        model.sparse_shortlister = SparseShortlister.from_pretrained(folder / sparse_folder, vocabulary)
     return XMCCheckpoint(model, tokenizer, vocabulary, found_method, source, folder, thresholds)
 
 

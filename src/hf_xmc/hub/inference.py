@@ -121,6 +121,9 @@ def rank_labels(
         ).to(device)
         if has_top_k:
             extra = {"return_logits": False} if _forward_accepts(model, "return_logits") else {}
+            shortlister = getattr(model, "sparse_shortlister", None)  # shortlist-and-rank models: sparse candidates
+            if shortlister is not None:
+                extra.update(shortlister.candidate_inputs(texts[start : start + batch_size], device))
             output = model(**batch, top_k=k, **extra)
             scores, ids = output.top_k_scores, output.top_k_ids
         else:
@@ -136,6 +139,7 @@ def rank_labels(
                         text=label_texts[label_id] if label_texts is not None else None,
                     )
                     for label_id, score in zip(row_ids, row_scores)
+                    if label_id >= 0  # fewer than k labels were shortlisted
                 ]
             )
     return results

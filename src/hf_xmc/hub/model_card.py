@@ -56,6 +56,7 @@ METHOD_CARDS: dict[str, MethodCard] = {
     "maclr": MethodCard("maclr", "MACLR", "sentence-similarity", ("maclr", "zero-shot", "sentence-transformers")),
     "xda": MethodCard("xda", "XDA", "text-classification", ("xda", "data-augmentation", "long-tail")),
     "ranker": MethodCard("ranker", "Shortlist ranker", "text-classification", ("shortlist", "label-text", "long-tail")),
+    "ranker": MethodCard("ranker", "Shortlist ranker", "text-classification", ("shortlist", "label-text", "long-tail")),
 }
 
 

@@ -7,11 +7,13 @@ from transformers import AutoConfig, AutoModel, AutoModelForSeq2SeqLM, AutoModel
 from .aplc import EncoderAPLCConfig, EncoderWithAPLC, XLNetAPLCConfig, XLNetWithAPLC
 from .bert_guide import BertGuideConfig, BertGuideNetwork
 from .cg_t5 import ClusterGuidedT5Config, T5ForClusterGuidedLabelGeneration
+from .shortlist_ranker import ShortlistRanker, ShortlistRankerConfig
 
 _MODELS = (
     (XLNetAPLCConfig, XLNetWithAPLC),
     (EncoderAPLCConfig, EncoderWithAPLC),
     (BertGuideConfig, BertGuideNetwork),
+    (ShortlistRankerConfig, ShortlistRanker),
 )
 
 
@@ -47,6 +49,8 @@ __all__ = [
     "ClusterGuidedT5Config",
     "EncoderAPLCConfig",
     "EncoderWithAPLC",
+    "ShortlistRanker",
+    "ShortlistRankerConfig",
     "T5ForClusterGuidedLabelGeneration",
     "XLNetAPLCConfig",
     "XLNetWithAPLC",

@@ -1,0 +1,107 @@
+"""Fitting the ranker's fusion on a validation split: a logistic regression over the shortlisted labels' features.
+
+The validation documents are ones the sparse model and the classifier were not trained on, so their sparse scores and
+logits are as reliable as they will be on new text — fitting the fusion on training documents would trust whichever
+component memorised them most. `fit_fusion` writes the weights into `model.fusion`; `features=` restricts it to a
+subset of `FUSION_FEATURES` (the benchmark's "which piece matters" rows; the others get weight 0).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+import torch
+
+from ..models.shortlist_ranker import FUSION_FEATURES
+
+logger = logging.getLogger(__name__)
+
+
+@torch.no_grad()
+def collect_candidate_features(model, batches: Iterable[dict]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The features of every shortlisted label of every document, and whether it is a gold label.
+
+    Args:
+        model (`ShortlistRanker`)
+        batches (`Iterable[dict]`): collated batches with `labels` (gold ids padded with -1), plus the model's inputs.
+            Gold labels are *not* added to the shortlist here (they would not be at prediction time).
+
+    Returns:
+        `features` `(n_candidates, len(FUSION_FEATURES))` float32, `targets` `(n_candidates,)` bool and `documents`
+        `(n_candidates,)` int64 (which document each candidate belongs to).
+    """
+    model.eval()
+    features, targets, documents, offset = [], [], [], 0
+    device = next(model.parameters()).device
+    for batch in batches:
+        labels = batch["labels"].to(device)
+        inputs = {key: value.to(device) for key, value in batch.items() if key != "labels"}
+        output = model(**inputs, output_candidate_features=True)
+        ids = output.candidate_ids
+        valid = ids >= 0
+        gold = ((ids[:, :, None] == labels[:, None, :]) & (labels[:, None, :] >= 0)).any(-1)
+        rows = torch.arange(ids.shape[0], device=device)[:, None].expand_as(ids)
+        features.append(output.candidate_features[valid].cpu())
+        targets.append(gold[valid].cpu())
+        documents.append((rows[valid] + offset).cpu())
+        offset += ids.shape[0]
+    if not features:
+        raise ValueError("no validation batches to fit the fusion on")
+    return torch.cat(features).numpy(), torch.cat(targets).numpy(), torch.cat(documents).numpy()
+
+
+def fit_fusion(
+    model,
+    features: np.ndarray,
+    targets: np.ndarray,
+    use_features: Sequence[str] | None = None,
+    regularization: float = 1.0,
+) -> dict[str, float]:
+    """Fits a logistic regression of "gold label?" on the candidate features and writes it into `model.fusion`.
+
+    Args:
+        model (`ShortlistRanker`)
+        features (`np.ndarray` of shape `(n, len(FUSION_FEATURES))`), targets (`np.ndarray` of shape `(n,)`): from
+            `collect_candidate_features`.
+        use_features (`Sequence[str]`, *optional*): the features to fuse (default all); the others get weight 0.
+        regularization (`float`, defaults to 1.0): inverse L2 strength `C` of scikit-learn's `LogisticRegression`.
+
+    Returns:
+        `dict`: the fitted weight of each feature (on the raw feature scale) and `"bias"`.
+    """
+    from sklearn.linear_model import LogisticRegression
+
+    use_features = list(FUSION_FEATURES if use_features is None else use_features)
+    unknown = [name for name in use_features if name not in FUSION_FEATURES]
+    if unknown or not use_features:
+        raise ValueError(f"use_features must be a non-empty subset of {FUSION_FEATURES}, got {use_features}")
+    targets = np.asarray(targets, dtype=bool)
+    if features.ndim != 2 or features.shape[1] != len(FUSION_FEATURES) or len(features) != len(targets):
+        raise ValueError(
+            f"features must be (n, {len(FUSION_FEATURES)}) with one target per row, got {features.shape} and "
+            f"{targets.shape}"
+        )
+    if targets.all() or not targets.any():
+        raise ValueError(
+            "the validation shortlists hold only gold labels or none at all: the fusion cannot be fitted "
+            "(use a larger validation split)"
+        )
+    columns = [FUSION_FEATURES.index(name) for name in use_features]
+    selected = features[:, columns].astype(np.float64)
+    mean, std = selected.mean(0), selected.std(0)
+    std[std == 0] = 1.0
+    regression = LogisticRegression(C=regularization, max_iter=1000)
+    regression.fit((selected - mean) / std, targets)
+    weights = regression.coef_[0] / std
+    bias = float(regression.intercept_[0] - (weights * mean).sum())
+    full = np.zeros(len(FUSION_FEATURES))
+    full[columns] = weights
+    with torch.no_grad():
+        model.fusion.weight.copy_(torch.as_tensor(full, dtype=torch.float32))
+        model.fusion.bias.fill_(bias)
+    fitted = {name: float(full[i]) for i, name in enumerate(FUSION_FEATURES)}
+    fitted["bias"] = bias
+    logger.info("fusion fitted on %d candidates (%d gold): %s", len(targets), int(targets.sum()), fitted)
+    return fitted
