@@ -125,6 +125,7 @@ class SparsePeer:
 
     def fit(self, texts: list[str], label_lists, num_labels: int) -> SparsePeer:
         """Fit the TF-IDF features (unless a fitted vectorizer was given) and the model on label id lists."""
+        _require(PEERS[self.algorithm][0])  # before the features: a missing library is said at once
         if self.vectorizer is None:
             self.vectorizer = tfidf_vectorizer(len(texts))
             features = self.vectorizer.fit_transform(texts)
@@ -135,7 +136,8 @@ class SparsePeer:
     def fit_features(self, features, label_lists, num_labels: int) -> SparsePeer:
         """Fit on ready-made sparse features `(n, d)` and label id lists."""
         _require(PEERS[self.algorithm][0])
-        label_lists = [[int(label) for label in labels] for labels in label_lists]
+        # sorted and unique: napkinXC's PLT crashes (segmentation fault) on an unsorted label list such as [2, 0]
+        label_lists = [sorted({int(label) for label in labels}) for labels in label_lists]
         self.num_labels = num_labels
         self._workdir = tempfile.TemporaryDirectory(prefix=f"hf_xmc_{self.algorithm}_")
         workdir = Path(self._workdir.name)

@@ -6,7 +6,8 @@ A separate calibration (another optimizer, another batch shape, no data loader) 
 re-plans the number of steps, and with it the learning-rate schedule, after steps 2, 5, 10, 20, 50 and every 50th
 step; training stops when the planned steps are done or the budget is spent, whichever comes first.
 
-Use: start the Trainer with an upper bound of steps (`budget_upper_bound_steps`), pass the callback; afterwards
+Use: start the Trainer with an upper bound of steps (`budget_upper_bound_steps`), add the callback with
+`run_first(trainer, callback)` (it must see each step before Trainer's own flow control); afterwards
 `callback.report()` says what was used.
 """
 
@@ -50,6 +51,15 @@ def _replan_schedule(lr_scheduler, num_training_steps: int, num_warmup_steps: in
     return True
 
 
+def run_first(trainer, callback: TrainerCallback) -> None:
+    """Move `callback` to the front of the trainer's callbacks, so its `on_step_end` runs before Trainer's
+    `DefaultFlowCallback` checks `state.max_steps` (a re-planned, longer run must not be stopped at the old plan)."""
+    callbacks = trainer.callback_handler.callbacks
+    if callback in callbacks:
+        callbacks.remove(callback)
+    callbacks.insert(0, callback)
+
+
 class TimeBudgetCallback(TrainerCallback):
     """Fits training into `seconds` of wall-clock time by re-planning `max_steps` from the measured step time.
 
@@ -91,12 +101,12 @@ class TimeBudgetCallback(TrainerCallback):
             self.first_step_end = now  # the first step carries one-off costs (allocations, lazy init): not timed
         if done in self.replan_steps or (done > max(self.replan_steps) and done % self.replan_every == 0):
             self._replan(args, state, now, lr_scheduler)
-        if now - self.start >= self.seconds:
-            control.should_training_stop = True
-            self.stopped_by = "budget"
-        elif state.global_step >= self.steps_planned:
+        if state.global_step >= self.steps_planned:
             control.should_training_stop = True
             self.stopped_by = "plan"
+        elif now - self.start >= self.seconds:
+            control.should_training_stop = True
+            self.stopped_by = "budget"
         self.end = now
         self.steps_done = done
 
@@ -109,6 +119,8 @@ class TimeBudgetCallback(TrainerCallback):
         self.seconds_per_step = timed
         remaining = self.seconds - (now - self.start)
         planned = state.global_step + max(0, int(remaining / timed))
+        if getattr(args, "max_steps", 0) and args.max_steps > 0:
+            planned = min(planned, args.max_steps)  # the Trainer's loop was sized for at most this many
         planned = max(planned, state.global_step)
         self.steps_planned = planned
         self.replans.append([state.global_step, planned])

@@ -24,6 +24,7 @@ from transformers import AutoModel, AutoTokenizer, Trainer, TrainerCallback, set
 from ..data import LabelVocabulary, XMCInputError, load_xmc_dataset
 from ..hub import ModelCardCallback, RankedLabel, push_xmc_model
 from ..hub.inference import rank_labels
+from ..hub.run_description import training_command
 from ..metrics import make_compute_metrics, make_preprocess_logits_for_metrics
 from ..models import register_auto_classes
 from . import recipe_steps as steps
@@ -34,7 +35,7 @@ from .arguments import (
     check_training_arguments,
     default_encoder_path,
 )
-from .budget import StepTimeEstimateCallback, TimeBudgetCallback, budget_upper_bound_steps
+from .budget import StepTimeEstimateCallback, TimeBudgetCallback, budget_upper_bound_steps, run_first
 from .collators import XMCDataCollator
 from .recipe_parser import MethodArgumentParser
 
@@ -179,6 +180,8 @@ class MethodRecipe(ABC):
         return float((before.float() - after.float()).abs().max())
 
     def card_callback(self, data_args, model_args, training_args, vocabulary, examples) -> ModelCardCallback:
+        """The model-card callback, told what the run used: the examples trained and evaluated on, the size of the
+        split evaluated on, the training documents held out for the thresholds, and the command line."""
         return ModelCardCallback(
             self.card_method or self.name,
             dataset_name=data_args.dataset_name_or_path,
@@ -188,6 +191,9 @@ class MethodRecipe(ABC):
             model_name=training_args.hub_model_id,
             num_train_examples=len(examples["train"]),
             num_eval_examples=len(examples["eval"]),
+            num_eval_split_docs=len(examples["eval_pool"]) if "eval_pool" in examples else None,
+            num_decision_examples=(vocabulary.num_train_docs - len(examples["train_pool"])) or None,
+            command_line=training_command(self.name, data_args, model_args, training_args),
         )
 
 
@@ -273,6 +279,8 @@ def run_recipe(recipe: MethodRecipe, data_args, model_args, training_args, callb
         training_args=dataclasses.replace(training_args, **overrides),
         callbacks=callbacks,
     )
+    if budget is not None:
+        run_first(trainer, budget)
     train_result, metrics = recipe.train_and_evaluate(trainer, data_args, training_args)
     trainer.save_model(str(output_dir))
     result = {
