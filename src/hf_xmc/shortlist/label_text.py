@@ -12,8 +12,11 @@ model's own encoder and start each label's weights from it, so tail and unseen l
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import os
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -92,6 +95,43 @@ def embed_texts(
     return embeddings[torch.from_numpy(np.argsort(order, kind="stable"))]
 
 
+def encode_label_texts(
+    encode_pooled: Callable[..., torch.Tensor],
+    tokenizer,
+    vocabulary: LabelVocabulary,
+    max_length: int = 32,
+    batch_size: int = 128,
+    cache_file: str | os.PathLike | None = None,
+    encoder_name: str = "",
+) -> dict:
+    """The labels' texts (with the fallback) encoded once, optionally cached on disk.
+
+    Args:
+        encode_pooled (`Callable`): pooled, not normalised, embeddings `(batch, d)` of a tokenised batch.
+        cache_file (`str`, *optional*): a `.pt` file; read when it holds this encoder's embeddings of these texts at
+            this length, (re)written otherwise.
+        encoder_name (`str`): identifies the encoder in the cache key (e.g. its path).
+
+    Returns:
+        `dict` with `unit` (`(num_labels, d)` unit-norm embeddings), `median_norm` (of the pooled embeddings, which
+        `init_label_weights_from_text` needs) and `num_text_fallbacks`.
+    """
+    texts, fallbacks = label_texts_with_fallback(vocabulary)
+    digest = hashlib.sha256("\0".join(texts).encode("utf-8")).hexdigest()
+    key = [str(encoder_name), int(max_length), len(texts), digest]
+    if cache_file is not None and Path(cache_file).is_file():
+        stored = torch.load(cache_file)
+        if stored.get("key") == key:
+            logger.info("label-text embeddings read from %s", cache_file)
+            return {"unit": stored["unit"], "median_norm": stored["median_norm"], "num_text_fallbacks": fallbacks}
+        logger.warning("%s holds label embeddings of another encoder or label set: encoding again", cache_file)
+    pooled = embed_texts(encode_pooled, tokenizer, texts, max_length, batch_size)
+    result = {"unit": F.normalize(pooled, dim=1), "median_norm": float(pooled.norm(dim=1).median())}
+    if cache_file is not None:
+        torch.save({"key": key, **result}, cache_file)
+    return {**result, "num_text_fallbacks": fallbacks}
+
+
 def check_label_embeddings(label_embeddings: torch.Tensor, num_labels: int, dim: int, what: str) -> torch.Tensor:
     label_embeddings = torch.as_tensor(label_embeddings, dtype=torch.float32)
     if label_embeddings.shape != (num_labels, dim):
@@ -136,6 +176,8 @@ def init_ranker_from_label_text(
     label_embeddings: torch.Tensor | None = None,
     scale: float = DEFAULT_LOGIT_SCALE,
     bias_value: float = DEFAULT_LOGIT_BIAS,
+    cache_file: str | os.PathLike | None = None,
+    encoder_name: str = "",
 ) -> dict:
     """Fills a `ShortlistRanker`'s label-text embeddings, log priors and classifier from the vocabulary.
 
@@ -143,8 +185,10 @@ def init_ranker_from_label_text(
         model (`ShortlistRanker`): its encoder embeds the label texts (unless `label_embeddings` is given).
         tokenizer: the encoder's tokenizer.
         vocabulary (`LabelVocabulary`): one entry per model label; its counts give the log priors.
-        label_embeddings (`torch.Tensor` of shape `(num_labels, d)`, *optional*): precomputed (e.g. cached) unit
-            embeddings of `label_texts_with_fallback(vocabulary)` by this encoder.
+        label_embeddings (`torch.Tensor` of shape `(num_labels, d)`, *optional*): precomputed unit embeddings of
+            `label_texts_with_fallback(vocabulary)` by this encoder.
+        cache_file (`str`, *optional*), encoder_name (`str`): where `encode_label_texts` caches them, and the
+            encoder's name in the cache key.
 
     Returns:
         `dict` with `num_text_fallbacks` and `label_embeddings` (the unit embeddings, for caching).
@@ -154,12 +198,16 @@ def init_ranker_from_label_text(
         raise XMCInputError(
             f"the model has {num_labels} labels but the vocabulary has {len(vocabulary)}: they do not belong together"
         )
-    texts, fallbacks = label_texts_with_fallback(vocabulary)
     if label_embeddings is None:
         was_training = model.training
         model.eval()
-        label_embeddings = embed_texts(model.encode, tokenizer, texts, max_length, batch_size)
+        encoded = encode_label_texts(
+            model.pool, tokenizer, vocabulary, max_length, batch_size, cache_file, encoder_name
+        )
         model.train(was_training)
+        label_embeddings, fallbacks = encoded["unit"], encoded["num_text_fallbacks"]
+    else:
+        fallbacks = label_texts_with_fallback(vocabulary)[1]
     dim = model.label_text.embeddings.shape[1]
     label_embeddings = F.normalize(check_label_embeddings(label_embeddings, num_labels, dim, "the model"), dim=1)
     model.label_text.embeddings.copy_(label_embeddings)
@@ -240,3 +288,35 @@ def init_label_weights_from_text(
         tail.projection.weight.copy_(projection)
         tail.output.weight.copy_(vectors @ projection.T)
     aplc._screens.clear()  # int8 copies of the old weights (rebuilt on the next top-k anyway)
+
+
+def init_aplc_from_label_text(
+    model, encoder_name_or_path: str, vocabulary: LabelVocabulary, max_length: int = 32, cache_file=None
+) -> int:
+    """`init_label_weights_from_text` for a new `EncoderWithAPLC`, encoding the label texts with its own encoder
+    (`hf-xmc train aplc --init_label_weights_from_text`). Returns the number of labels without text."""
+    from transformers import AutoTokenizer
+
+    from ..models.aplc.heads import pool_hidden_states
+
+    if not hasattr(model, "encoder") or not hasattr(model, "hidden_layer"):
+        raise ValueError(
+            f"--init_label_weights_from_text needs an encoder model with an APLC head (EncoderWithAPLC), got "
+            f"{type(model).__name__}"
+        )
+    if model.config.num_labels != len(vocabulary):
+        raise XMCInputError(f"the model has {model.config.num_labels} labels, the vocabulary {len(vocabulary)}")
+    tokenizer = AutoTokenizer.from_pretrained(encoder_name_or_path)
+
+    def encode_pooled(**batch):
+        hidden = model.encoder(**batch, return_dict=True).last_hidden_state
+        return pool_hidden_states(hidden, batch.get("attention_mask"), model.config.pooling)
+
+    was_training = model.training
+    model.eval()
+    encoded = encode_label_texts(
+        encode_pooled, tokenizer, vocabulary, max_length, cache_file=cache_file, encoder_name=str(encoder_name_or_path)
+    )
+    model.train(was_training)
+    init_label_weights_from_text(model, encoded["unit"] * encoded["median_norm"])
+    return encoded["num_text_fallbacks"]

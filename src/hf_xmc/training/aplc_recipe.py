@@ -57,6 +57,10 @@ class APLCModelArguments(XMCModelArguments):
     )
     pooling: str = field(default="mean", metadata={"help": "Encoder pooling: mean, cls or last (XLNet: last)."})
     tail_projection: str = field(default="linear", metadata={"help": "linear (paper, eq. 6) or layernorm_relu."})
+    init_label_weights_from_text: bool = field(
+        default=False,
+        metadata={"help": "Start the APLC head from the encoded label texts (hf_xmc.shortlist; encoder models only)."},
+    )
 
 
 @dataclass
@@ -145,7 +149,12 @@ class APLCRecipe(MethodRecipe):
     model_types = APLC_MODEL_TYPES
 
     def build_model(self, model_args, vocabulary, data_args):
-        return load_or_create_model(model_args, vocabulary)
+        model = load_or_create_model(model_args, vocabulary)
+        if model_args.init_label_weights_from_text:
+            from ..shortlist.label_text import init_aplc_from_label_text
+
+            init_aplc_from_label_text(model, self.base_model_path(model_args), vocabulary)
+        return model
 
     def check_vocabulary(self, vocabulary):
         check_label_order(vocabulary)

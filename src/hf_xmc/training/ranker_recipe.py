@@ -28,7 +28,7 @@ from ..metrics import make_compute_metrics
 from ..models.shortlist_ranker import FUSION_FEATURES, ShortlistRanker
 from ..shortlist.collator import CANDIDATE_IDS, CANDIDATE_SCORES, DOCUMENT_EMBEDDINGS, ShortlistRankerCollator
 from ..shortlist.fusion import collect_candidate_features, fit_fusion
-from ..shortlist.label_text import embed_texts, init_ranker_from_label_text, label_texts_with_fallback
+from ..shortlist.label_text import embed_texts, init_ranker_from_label_text
 from ..shortlist.sparse import SPARSE_SHORTLIST_FOLDER, SparseShortlister
 from .arguments import RecipeTrainingArguments, XMCDataArguments, XMCModelArguments
 from .recipe import MethodRecipe
@@ -183,15 +183,14 @@ class RankerRecipe(MethodRecipe):
         from transformers import AutoTokenizer
 
         tokenizer = AutoTokenizer.from_pretrained(path)
-        cached = self._cached_label_embeddings(data_args, path, vocabulary)
         info = init_ranker_from_label_text(
-            model, tokenizer, vocabulary, max_length=data_args.label_max_length, label_embeddings=cached
+            model,
+            tokenizer,
+            vocabulary,
+            max_length=data_args.label_max_length,
+            cache_file=data_args.label_embeddings_cache,
+            encoder_name=str(path),
         )
-        if cached is None and data_args.label_embeddings_cache:
-            torch.save(
-                {"key": self._cache_key(data_args, path, vocabulary), "embeddings": info["label_embeddings"]},
-                data_args.label_embeddings_cache,
-            )
         if not model_args.init_from_label_text:  # the label texts still give the dense similarity
             model.classifier.weight.data.normal_(0.0, model.config.initializer_range)
             model.classifier.bias.data.zero_()
@@ -200,22 +199,6 @@ class RankerRecipe(MethodRecipe):
             model.encoder.requires_grad_(False)
         self.state["model"] = model
         return model
-
-    @staticmethod
-    def _cache_key(data_args, path, vocabulary) -> list:
-        texts, _ = label_texts_with_fallback(vocabulary)
-        return [str(path), data_args.label_max_length, len(texts), hash(tuple(texts)) & 0xFFFFFFFF]
-
-    def _cached_label_embeddings(self, data_args, path, vocabulary):
-        cache = data_args.label_embeddings_cache
-        if not cache or not Path(cache).is_file():
-            return None
-        stored = torch.load(cache)
-        if stored.get("key") != self._cache_key(data_args, path, vocabulary):
-            log(f"{cache} holds label embeddings of another encoder or vocabulary: re-encoding")
-            return None
-        log(f"label-text embeddings read from {cache}")
-        return stored["embeddings"]
 
     # ------------------------------------------------------------------------------------------------ the data
     def preprocess(self, split, tokenizer, data_args, training_args):

@@ -67,8 +67,8 @@ class ShortlistRankerConfig(PreTrainedConfig):
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
         if self.label_chunk_size < 1:
             raise ValueError(f"label_chunk_size must be positive, got {self.label_chunk_size}")
-        if not 1 <= self.output_top_k <= self.num_labels:
-            raise ValueError(f"output_top_k must be in [1, num_labels={self.num_labels}], got {self.output_top_k}")
+        if self.output_top_k < 1:  # more than the shortlist holds is padded with -1 ids
+            raise ValueError(f"output_top_k must be >= 1, got {self.output_top_k}")
 
 
 __all__ = ["ShortlistRankerConfig"]

@@ -205,6 +205,10 @@ class ShortlistRanker(PreTrainedModel):
 
     def encode(self, input_ids=None, attention_mask=None, token_type_ids=None, inputs_embeds=None) -> torch.Tensor:
         """Unit-norm text embeddings `(batch, hidden)` (the encoder, pooled as `config.pooling`)."""
+        return F.normalize(self.pool(input_ids, attention_mask, token_type_ids, inputs_embeds), dim=-1)
+
+    def pool(self, input_ids=None, attention_mask=None, token_type_ids=None, inputs_embeds=None) -> torch.Tensor:
+        """Pooled, not normalised, text embeddings `(batch, hidden)`."""
         kwargs = {"attention_mask": attention_mask, "inputs_embeds": inputs_embeds, "return_dict": True}
         if token_type_ids is not None:
             kwargs["token_type_ids"] = token_type_ids
@@ -215,7 +219,7 @@ class ShortlistRanker(PreTrainedModel):
             mask = torch.ones(hidden.shape[:2], device=hidden.device) if attention_mask is None else attention_mask
             mask = mask.to(hidden.dtype).unsqueeze(-1)
             pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
-        return F.normalize(pooled, dim=-1)
+        return pooled
 
     @torch.no_grad()
     def own_shortlist(self, documents: torch.Tensor) -> list[torch.Tensor]:
