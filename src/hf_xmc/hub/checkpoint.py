@@ -28,7 +28,7 @@ from huggingface_hub.utils import validate_repo_id
 from ..data.vocabulary import LABEL_VOCABULARY_FILE, LabelVocabulary
 from ..decision import DECISION_THRESHOLDS_FILE, DecisionThresholds
 from .inference import RankedLabel, model_max_length, rank_labels
-from .model_card import build_model_card
+from .model_card import MODEL_CARD_INPUTS_FILE, rerender_model_card, write_model_card
 
 CONFIG_FILE = "config.json"
 TOKENIZER_FILES = ("tokenizer_config.json", "tokenizer.json")
@@ -167,8 +167,10 @@ def save_xmc_checkpoint(
     if model_card is None and not (folder / "README.md").is_file():
         card_kwargs.setdefault("num_labels", len(vocabulary))
         card_kwargs.setdefault("num_train_docs", vocabulary.num_train_docs)
-        model_card = build_model_card(method, card_kwargs.pop("model_name", folder.name), **card_kwargs)
-    if model_card is not None:
+        repo_id = card_kwargs.pop("model_name", None)  # a push names the repository; a local save the folder
+        card_kwargs.setdefault("model_path", repo_id or str(folder))
+        write_model_card(folder, method, repo_id or folder.name, **card_kwargs)
+    elif model_card is not None:
         model_card.save(folder / "README.md")
     check_checkpoint_folder(folder, method)
     return folder
@@ -195,8 +197,9 @@ def push_xmc_model(
             written by `save_xmc_checkpoint` / a Trainer run (checked before anything is uploaded; Trainer leftovers
             such as `checkpoint-*` and optimizer state are not uploaded).
         repo_id (`str`): the target repository (created if missing).
-        model_card (`ModelCard`, *optional*): overrides the card; by default the method's template is filled (with
-            `model_name=repo_id` and `card_kwargs`) unless the folder already has a `README.md`.
+        model_card (`ModelCard`, *optional*): overrides the card. By default a folder's card written by hf-xmc (it
+            has `model_card.json`) is rendered again for `repo_id`, so the pushed card names the repository, not the
+            local folder; a model gets the method's template filled with `model_name=repo_id` and `card_kwargs`.
         private, token, revision, commit_message, create_pr: as in `huggingface_hub.upload_folder`.
         thresholds (`DecisionThresholds`, *optional*): tuned decision thresholds to upload with a model (a folder's
             own `decision_thresholds.json` is uploaded with the rest of the folder).
@@ -211,11 +214,14 @@ def push_xmc_model(
             if not folder.is_dir():
                 raise XMCCheckpointError(f"{folder} is not a folder.")
             check_checkpoint_folder(folder)
-            if model_card is not None or thresholds is not None:
+            rerender = model_card is None and (folder / MODEL_CARD_INPUTS_FILE).is_file()
+            if model_card is not None or thresholds is not None or rerender:
                 folder = Path(staging)
                 _copy_tree(Path(model_or_folder), folder)
                 if model_card is not None:
                     model_card.save(folder / "README.md")
+                elif rerender:  # the card (and its inputs) rendered again for the repo id, in the staged copy only
+                    rerender_model_card(folder, repo_id)
                 if thresholds is not None:
                     _check_thresholds(thresholds, len(LabelVocabulary.from_pretrained(folder)), str(model_or_folder))
                     thresholds.save_pretrained(folder)

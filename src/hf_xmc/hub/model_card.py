@@ -2,21 +2,33 @@
 training run (data set, label space, hyper-parameters, `xmc_metrics` results as `model-index` eval results).
 
 `build_model_card` renders a card; `ModelCardCallback` (a `TrainerCallback`, as in setfit and sentence-transformers)
-calls it at the end of training and again after every later evaluation, writing `README.md` into the output folder.
+calls it at the end of training and again after every later evaluation, writing `README.md` into the output folder,
+with the inputs it was rendered from (`model_card.json`): `push_xmc_model` re-renders the card for the repo id it
+pushes to, so a pushed card never names the local folder.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 from transformers import TrainerCallback
+
+from .run_description import (  # noqa: F401  (the hyper-parameter helpers are importable from here too)
+    HYPERPARAMETER_FIELDS,
+    MODEL_DETAIL_FIELDS,
+    evaluation_data_summary,
+    model_details_from_config,
+    training_data_summary,
+    training_hyperparameters,
+)
 
 MODEL_CARDS_DIR_ENV = "HF_XMC_MODEL_CARDS_DIR"
 TASK_TYPE = "text-classification"
@@ -26,6 +38,8 @@ TRAINER_BOOKKEEPING_KEYS = frozenset(
     {"loss", "runtime", "samples_per_second", "steps_per_second", "epoch", "model_preparation_time", "total_flos"}
 )
 METRIC_PREFIXES = ("eval_", "test_", "predict_")
+MODEL_CARD_FILE = "README.md"
+MODEL_CARD_INPUTS_FILE = "model_card.json"
 
 
 @dataclass(frozen=True)
@@ -34,28 +48,33 @@ class MethodCard:
 
     Args:
         method (`str`): the short name (`"aplc"`), also the template's file stem.
-        title (`str`): the name people know the method by (`"APLC-XLNet"`).
+        title (`str`): the name people know the method by (`"APLC"`).
         pipeline_tag (`str`): the Hub task of the checkpoint.
         tags (`tuple[str, ...]`): extra Hub tags.
+        variants (`Mapping[str, tuple[str, tuple[str, ...]]]`): per model class (`"XLNetWithAPLC"`), the title and the
+            extra tags of a checkpoint of that architecture; a class not listed gets `title` and `tags` alone.
     """
 
     method: str
     title: str
     pipeline_tag: str
     tags: tuple[str, ...] = ()
+    variants: Mapping[str, tuple[str, tuple[str, ...]]] = field(default_factory=dict)
 
     @property
     def template(self) -> str:
         return f"{self.method}.md"
 
 
+# The paper's model is APLC-XLNet; hf-xmc puts the same head on any encoder (MiniLM by default): not "APLC-XLNet".
+APLC_VARIANTS = {"XLNetWithAPLC": ("APLC-XLNet", ("xlnet",)), "EncoderWithAPLC": ("APLC", ())}
+
 METHOD_CARDS: dict[str, MethodCard] = {
-    "aplc": MethodCard("aplc", "APLC-XLNet", "text-classification", ("aplc", "xlnet")),
+    "aplc": MethodCard("aplc", "APLC", "text-classification", ("aplc",), variants=APLC_VARIANTS),
     "gudn": MethodCard("gudn", "GUDN", "text-classification", ("gudn", "label-text")),
     "xlgen": MethodCard("xlgen", "XLGen", "text-generation", ("xlgen", "t5", "label-generation")),
     "maclr": MethodCard("maclr", "MACLR", "sentence-similarity", ("maclr", "zero-shot", "sentence-transformers")),
     "xda": MethodCard("xda", "XDA", "text-classification", ("xda", "data-augmentation", "long-tail")),
-    "ranker": MethodCard("ranker", "Shortlist ranker", "text-classification", ("shortlist", "label-text", "long-tail")),
     "ranker": MethodCard("ranker", "Shortlist ranker", "text-classification", ("shortlist", "label-text", "long-tail")),
 }
 
@@ -205,6 +224,14 @@ def build_model_card(
     license: str | None = "apache-2.0",
     tags: list[str] | None = None,
     library_name: str = "transformers",
+    architecture: str | None = None,
+    base_model_type: str | None = None,
+    model_path: str | None = None,
+    num_train_examples: int | None = None,
+    num_decision_examples: int | None = None,
+    num_eval_examples: int | None = None,
+    num_eval_split_docs: int | None = None,
+    command_line: str | None = None,
     **template_kwargs,
 ) -> ModelCard:
     """Render the method's template into a `huggingface_hub.ModelCard`.
@@ -221,9 +248,22 @@ def build_model_card(
         model_details (`Mapping`, *optional*): method-specific architecture settings shown as a table.
         language, license, tags: card metadata.
         library_name (`str`): the Hub library of the checkpoint (`"sentence-transformers"` for MACLR encoders).
+        architecture (`str`, *optional*): the model class (`"EncoderWithAPLC"`); picks the title and tags of the
+            method's variant (an APLC head on MiniLM is not "APLC-XLNet").
+        base_model_type (`str`, *optional*): the `model_type` of the pretrained network (`"bert"`), added as a tag.
+        model_path (`str`, *optional*): what the usage snippets load: the repo id, or the local folder's path
+            (default: `model_name`).
+        num_train_examples (`int`, *optional*): training documents the run actually used (`num_train_docs` is the
+            size of the data set's train split); num_decision_examples: training documents held out to tune the
+            decision thresholds.
+        num_eval_examples, num_eval_split_docs (`int`, *optional*): documents the metrics were computed on, and the
+            size of the split they were drawn from.
+        command_line (`str`, *optional*): the command that ran (`hf-xmc train aplc --max_train_samples 8000 ...`,
+            see `hf_xmc.hub.run_description.training_command`).
         template_kwargs: more variables for the template.
     """
     info = method_card(method)
+    title, variant_tags = info.variants.get(architecture, (info.title, ()))
     metrics = clean_metrics(metrics)
     if metrics and not dataset_name:
         raise ValueError("metrics given without dataset_name: a model-index eval result must name its data set")
@@ -232,7 +272,13 @@ def build_model_card(
         license=license,
         library_name=library_name,
         pipeline_tag=info.pipeline_tag,
-        tags=list(dict.fromkeys(["hf-xmc", "extreme-multi-label-classification", *info.tags, *(tags or [])])),
+        tags=list(
+            dict.fromkeys(
+                ["hf-xmc", "extreme-multi-label-classification", *info.tags, *variant_tags]
+                + ([base_model_type] if base_model_type else [])
+                + list(tags or [])
+            )
+        ),
         datasets=[dataset_id] if dataset_id else None,
         base_model=base_model,
         metrics=sorted(metrics) or None,
@@ -244,7 +290,16 @@ def build_model_card(
         card_data,
         template_path=str(template_path),
         model_id=model_name,
-        method_title=info.title,
+        model_path=model_path or model_name,
+        method_title=title,
+        architecture=architecture,
+        base_model_type=base_model_type,
+        command_line=command_line,
+        training_data=training_data_summary(num_train_examples, num_train_docs, num_decision_examples),
+        evaluation_data=evaluation_data_summary(dataset_split, num_eval_examples, num_eval_split_docs),
+        num_train_examples=num_train_examples,
+        num_eval_examples=num_eval_examples,
+        num_eval_split_docs=num_eval_split_docs,
         dataset_name=dataset_name,
         dataset_id=dataset_id,
         dataset_split=dataset_split,
@@ -260,39 +315,28 @@ def build_model_card(
     )
 
 
-HYPERPARAMETER_FIELDS = (
-    "learning_rate", "per_device_train_batch_size", "per_device_eval_batch_size", "gradient_accumulation_steps",
-    "num_train_epochs", "max_steps", "lr_scheduler_type", "warmup_steps", "weight_decay", "optim", "seed",
-)  # fmt: skip
-MODEL_DETAIL_FIELDS = (
-    "model_type", "num_labels", "cluster_sizes", "label_cutoffs", "dim_decay_factor", "aplc_hidden_size",
-    "tail_projection", "pooling", "num_clusters", "d_model", "hidden_size", "n_layer", "num_hidden_layers",
-    "num_text_feature_layers", "num_label_feature_layers", "extracted_feature_size", "classifier_hidden_size",
-    "class_loss_weight", "feature_loss_weight", "link_loss_weight", "num_label_clusters", "shortlist_clusters",
-)  # fmt: skip
+def write_model_card(folder: str | os.PathLike, method: str, model_name: str, **card_kwargs) -> ModelCard:
+    """`build_model_card`, written as `folder/README.md` next to its inputs (`model_card.json`), from which
+    `rerender_model_card` renders it again for another name (the repo id of a push)."""
+    card = build_model_card(method, model_name, **card_kwargs)
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    card.save(folder / MODEL_CARD_FILE)
+    inputs = {"method": method, "model_name": model_name, **card_kwargs}
+    (folder / MODEL_CARD_INPUTS_FILE).write_text(json.dumps(inputs, indent=2, default=str), encoding="utf-8")
+    return card
 
 
-def training_hyperparameters(args) -> dict[str, Any]:
-    """The `TrainingArguments` fields a reader needs to reproduce a run, plus the world size."""
-    values = {name: getattr(args, name) for name in HYPERPARAMETER_FIELDS if hasattr(args, name)}
-    if values.get("max_steps", -1) <= 0:
-        values.pop("max_steps", None)
-    values["optim"] = str(values.get("optim", "")).split(".")[-1].lower() or None
-    values["lr_scheduler_type"] = str(values.get("lr_scheduler_type", "")).split(".")[-1].lower() or None
-    values["world_size"] = getattr(args, "world_size", 1)
-    return {key: value for key, value in values.items() if value is not None}
-
-
-def model_details_from_config(config) -> dict[str, Any]:
-    details = {}
-    for name in MODEL_DETAIL_FIELDS:
-        try:
-            value = getattr(config, name)
-        except (AttributeError, ValueError):
-            continue
-        if value is not None and name not in details:
-            details[name] = list(value) if isinstance(value, tuple) else value
-    return details
+def rerender_model_card(folder: str | os.PathLike, model_name: str) -> ModelCard | None:
+    """Render the card of `folder` again for `model_name` (a repo id): title, `model-index` and usage snippets name
+    it, everything else stays. Rewrites `README.md` and `model_card.json` in `folder`; `None` (nothing written) when
+    the folder has no `model_card.json` (a card hf-xmc did not write)."""
+    path = Path(folder) / MODEL_CARD_INPUTS_FILE
+    if not path.is_file():
+        return None
+    inputs = json.loads(path.read_text(encoding="utf-8"))
+    inputs.update(model_name=model_name, model_path=model_name)
+    return write_model_card(folder, **inputs)
 
 
 class ModelCardCallback(TrainerCallback):
@@ -307,8 +351,10 @@ class ModelCardCallback(TrainerCallback):
         vocabulary (`LabelVocabulary`, *optional*): gives the label-space size, training documents and unseen labels.
         base_model (`str`, *optional*): the pretrained checkpoint fine-tuned.
         model_name (`str`, *optional*): the repo id of the card; defaults to `args.hub_model_id` or the output
-            folder's name.
-        card_kwargs: passed to `build_model_card` (language, license, tags, template variables).
+            folder's name (the usage snippets then load the output folder's path).
+        card_kwargs: passed to `build_model_card`: what the run used (`num_train_examples`, `num_decision_examples`,
+            `num_eval_examples`, `num_eval_split_docs`, `command_line`), language, license, tags, template variables.
+            The model class (`architecture`) and its base network's `base_model_type` are read from the trained model.
     """
 
     def __init__(
@@ -352,9 +398,17 @@ class ModelCardCallback(TrainerCallback):
         config = getattr(self._model, "config", None)
         vocabulary = self.vocabulary
         base_model = self.base_model or getattr(config, "_name_or_path", None) or None
-        self.model_card = build_model_card(
+        repo_id = self.model_name or getattr(args, "hub_model_id", None)
+        card_kwargs = {
+            "architecture": type(self._model).__name__ if self._model is not None else None,
+            "base_model_type": getattr(getattr(config, "encoder", None), "model_type", None),
+            **self.card_kwargs,
+        }
+        self.model_card = write_model_card(
+            args.output_dir,
             self.method,
-            self.model_name or getattr(args, "hub_model_id", None) or Path(args.output_dir).name,
+            repo_id or Path(args.output_dir).name,
+            model_path=repo_id or str(args.output_dir),
             metrics=self.metrics,
             dataset_name=self.dataset_name,
             dataset_id=self.dataset_id,
@@ -365,7 +419,5 @@ class ModelCardCallback(TrainerCallback):
             num_unseen_labels=getattr(vocabulary, "num_unseen_labels", None),
             hyperparameters={**training_hyperparameters(args), "global_steps": state.global_step},
             model_details=model_details_from_config(config) if config is not None else None,
-            **self.card_kwargs,
+            **card_kwargs,
         )
-        os.makedirs(args.output_dir, exist_ok=True)
-        self.model_card.save(os.path.join(args.output_dir, "README.md"))

@@ -31,8 +31,9 @@ def _count(size: float, total: int) -> int:
 def select_examples(xmc, data_args, seed: int) -> dict:
     """The recipe's examples: `train` (the seeded training subset), `eval` (the evaluation subset) and `decision`
     (the documents the thresholds are tuned on, or `None`), plus `train_pool` (all training documents not held
-    out). The decision documents come from the `validation` split when there is one that is not evaluated on, else
-    they are held out of train before the training subset is drawn (seeded; at most 20% of train)."""
+    out) and `eval_pool` (the whole split evaluated on). The decision documents come from the `validation` split
+    when there is one that is not evaluated on, else they are held out of train before the training subset is drawn
+    (seeded; at most 20% of train)."""
     train = xmc.splits["train"]
     decision = None
     size = data_args.decision_validation_size or 0
@@ -51,6 +52,7 @@ def select_examples(xmc, data_args, seed: int) -> dict:
         "train": sample_split(train, data_args.max_train_samples, seed),
         "eval": sample_split(xmc.splits[data_args.eval_split], data_args.max_eval_samples, seed),
         "decision": decision,
+        "eval_pool": xmc.splits[data_args.eval_split],
     }
 
 
