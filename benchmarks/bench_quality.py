@@ -46,9 +46,13 @@ def parse_method_flags(values: list[str]) -> dict[str, list[str]]:
 def recipe_arguments(recipe, args, output_dir: str, extra: list[str]):
     """The method's own defaults, with what the benchmark fixes: data set, all training documents, the evaluation
     documents, the budget, no checkpoints, no progress bars; `extra` flags last (they win)."""
+    from hf_xmc.training.budget import budget_upper_bound_steps
+
+    # A plan longer than the budget can hold, so that the budget (re-planned from the real steps) ends training.
     flags = [
         "--dataset_name_or_path", args.dataset, "--max_train_samples", "0",
         "--max_eval_samples", str(args.max_eval_samples), "--max_train_minutes", str(args.minutes),
+        "--max_steps", str(budget_upper_bound_steps(args.minutes * 60)),
         "--output_dir", output_dir, "--save_strategy", "no", "--logging_steps", "50", "--report_to", "none",
         "--disable_tqdm", "true", "--seed", str(args.seed), *extra,
     ]  # fmt: skip

@@ -139,7 +139,7 @@ def test_the_budget_replans_steps_and_schedule_from_the_measured_step_time(monke
     monkeypatch.setattr(budget.time, "perf_counter", clock)
     optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
     scheduler = get_slanted_triangular_schedule(optimizer, num_warmup_steps=1000, num_training_steps=10_000)
-    args = SimpleNamespace(get_warmup_steps=lambda total: int(0.1 * total), max_steps=10_000)
+    args = SimpleNamespace(get_warmup_steps=lambda total: int(0.1 * total))
     state = SimpleNamespace(global_step=0, max_steps=10_000)
     callback = budget.TimeBudgetCallback(seconds=100)
     control = TrainerControl()
@@ -162,8 +162,8 @@ def test_a_budgeted_run_uses_its_budget_with_the_real_trainer(tiny, tmp_path):
     from hf_xmc.training.aplc_recipe import APLC_RECIPE
 
     data, encoder = tiny
-    flags = tiny_flags(data, encoder, tmp_path / "run", "--max_train_minutes", "0.1", "--save_strategy", "no",
-                       "--decision_validation_size", "0")  # fmt: skip
+    flags = tiny_flags(data, encoder, tmp_path / "run", "--max_train_minutes", "0.1", "--max_steps", "100000",
+                       "--save_strategy", "no", "--decision_validation_size", "0")  # fmt: skip
     result = APLC_RECIPE.run(*APLC_RECIPE.parse_args(flags))
     budget = result["budget"]
     assert budget["steps_done"] == result["global_step"] >= 10
@@ -180,7 +180,8 @@ def test_a_run_tunes_thresholds_prints_its_plan_and_peers_and_leaves_a_tidy_fold
 
     data, encoder = tiny
     output_dir = tmp_path / "run"
-    flags = tiny_flags(data, encoder, output_dir, "--num_train_epochs", "2", "--compare_with_peers", "true")
+    flags = tiny_flags(data, encoder, output_dir, "--num_train_epochs", "2", "--compare_with_peers", "true",
+                       "--max_train_minutes", "5")  # fmt: skip
     result = APLC_RECIPE.run(*APLC_RECIPE.parse_args(flags))
     out, err = capfd.readouterr()
 
@@ -200,6 +201,12 @@ def test_a_run_tunes_thresholds_prints_its_plan_and_peers_and_leaves_a_tidy_fold
     assert checkpoint.thresholds.global_threshold == pytest.approx(result["decision"]["global_threshold"])
     tuned = checkpoint.predict(["some text"], k=5, threshold="tuned")
     assert all(label.score >= checkpoint.thresholds.thresholds_for([label.label_id])[0] for label in tuned[0])
+
+    # a cap the plan fits in leaves the plan (and its schedule) alone
+    assert (
+        result["global_step"] == result["budget"]["steps_planned"] == 20 and result["budget"]["stopped_by"] == "plan"
+    )
+    assert result["budget"]["schedule_replanned"] is False
 
     # the final model stays, Trainer's checkpoints do not
     assert not list(output_dir.glob("checkpoint-*")) and result["removed_checkpoints"] == ["checkpoint-20"]

@@ -130,8 +130,8 @@ class RecipeTrainingOptions:
     max_train_minutes: float | None = field(
         default=None,
         metadata={
-            "help": "Wall-clock training budget: the schedule is re-planned from the measured step time so that "
-            "training ends (schedule finished) within it. Overrides --num_train_epochs/--max_steps."
+            "help": "Cap on training time: when the planned epochs/steps would take longer at the measured step "
+            "time, the step count and the learning-rate schedule are re-planned to end within it."
         },
     )
 

@@ -35,7 +35,7 @@ from .arguments import (
     check_training_arguments,
     default_encoder_path,
 )
-from .budget import StepTimeEstimateCallback, TimeBudgetCallback, budget_upper_bound_steps, run_first
+from .budget import StepTimeEstimateCallback, TimeBudgetCallback, run_first
 from .collators import XMCDataCollator
 from .recipe_parser import MethodArgumentParser
 
@@ -265,7 +265,6 @@ def run_recipe(recipe: MethodRecipe, data_args, model_args, training_args, callb
     budget = None
     if getattr(training_args, "max_train_minutes", None):
         budget = TimeBudgetCallback(training_args.max_train_minutes * 60)
-        overrides["max_steps"] = budget_upper_bound_steps(budget.seconds)
         callbacks.insert(0, budget)
     callbacks.append(StepTimeEstimateCallback())
     trainer = recipe.build_trainer(

@@ -172,15 +172,13 @@ def describe_plan(method: str, data_args, examples: dict, xmc, output_dir, train
     train, evaluation, decision = examples["train"], examples["eval"], examples["decision"]
     batch = training_args.per_device_train_batch_size * world_size * training_args.gradient_accumulation_steps
     steps_per_epoch = max(1, math.ceil(len(train) / batch))
-    if getattr(training_args, "max_train_minutes", None):
-        length = (
-            f"{training_args.max_train_minutes:g} minutes of training (steps re-planned from the measured step time)"
-        )
-    elif training_args.max_steps and training_args.max_steps > 0:
+    if training_args.max_steps and training_args.max_steps > 0:
         length = f"{training_args.max_steps:,} steps ({training_args.max_steps / steps_per_epoch:.2f} epochs)"
     else:
         steps = math.ceil(training_args.num_train_epochs * steps_per_epoch)
         length = f"{training_args.num_train_epochs:g} epoch(s) = {steps:,} steps of {batch}"
+    if getattr(training_args, "max_train_minutes", None):
+        length += f", at most {training_args.max_train_minutes:g} minutes (re-planned from the measured step time)"
     lines = [
         f"hf-xmc train {method}: data set {data_args.dataset_name_or_path} ({len(xmc.vocabulary):,} labels)",
         f"  train on {len(train):,} of {len(examples['train_pool']):,} training documents, {length}",
