@@ -168,6 +168,10 @@ def test_misuse_gets_a_clear_error():
         XLGenTokens.for_model(plain_tokenizer, mcg.config)
     with pytest.raises(ValueError, match="outside"):
         mcg.append_clusters(input_ids, None, [[NUM_CLUSTERS]])
+    mcg_tokenizer = tiny_xlgen("mcg")[1]
+    mcg_ids = torch.tensor(XLGenTokens.for_model(mcg_tokenizer, mcg.config).encode_texts(mcg_tokenizer, ["a"], 16))
+    with pytest.raises(ValueError, match="base inference"):
+        mcg.generate(mcg_ids, cluster_ids=[[]], max_new_tokens=2)
 
 
 # ------------------------------------------------------------------------------------------- round trips

@@ -82,3 +82,19 @@ def test_a_model_that_generates_nothing_gets_a_clear_error(tmp_path, capsys):
 def test_a_t5_checkpoint_is_required(tmp_path, capsys):
     assert cli_main(["train", "xlgen", "--output_dir", str(tmp_path), *TINY_RUN]) == 2
     assert "pretrain-t5" in capsys.readouterr().err
+
+
+def test_the_space_shows_an_xlgen_checkpoints_labels_as_seen_or_new(mcg_checkpoint):
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    app_file = Path(__file__).resolve().parents[1] / "spaces" / "xmc_demo" / "app.py"
+    spec = importlib.util.spec_from_file_location("xmc_demo_app_xlgen", app_file)
+    app = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = app
+    spec.loader.exec_module(app)
+    message, _, table = app.predict("A GTK image viewer written in C", 3, str(mcg_checkpoint))
+    assert "xlgen" in message and "Cannot use" not in message
+    assert 1 <= len(table) <= 3
+    assert set(table.astype(str).to_numpy().ravel()) & {"seen", "new"}

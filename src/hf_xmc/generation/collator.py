@@ -3,7 +3,8 @@
 Input features hold `input_ids` (`<MultiLabel> text </s>`, from `XLGenTokens.encode_texts`) and `labels` (the
 document's vocabulary ids). Targets are `label SEP label ... </s>` with one EOS and pads at -100 (the reference code
 trained on pads and ended with two EOS). The label order is applied here, so `"shuffle"` draws a new order every time
-a document is batched, i.e. once per epoch.
+a document is batched, i.e. once per epoch. A document without labels gets the target `</s>` alone: it teaches the
+model to stop at once (drop such documents first if that is not wanted).
 """
 
 from __future__ import annotations

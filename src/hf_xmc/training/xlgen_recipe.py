@@ -315,13 +315,14 @@ class XLGenRecipe(MethodRecipe):
         (default 512) whatever `truncation` says."""
         if self.data_args is None:
             return rank_generated_labels(model, tokenizer, vocabulary, texts, k=k, max_source_length=max_length)
+        evaluated = all(text in self.generated for text in texts)  # the evaluation documents, generated already
         ranked = [row[:k] for row in self._generate(model, tokenizer, vocabulary, list(texts))]
-        if len(texts) > 1 and not any(label.label_id is not None for row in ranked for label in row):
-            # the decision thresholds would have nothing to choose from: say why instead of failing inside them
+        if not evaluated and len(texts) > 1 and not any(label.label_id is not None for row in ranked for label in row):
+            # the threshold-tuning documents: the thresholds would have nothing to choose from, say why
             raise XMCInputError(
-                f"the model generated no vocabulary label for any of {len(texts)} documents (under-trained?): train longer, "
-                "pass --constrained_decoding true (always at least one vocabulary label), or "
-                "--decision_validation_size 0 (no decision thresholds)"
+                f"the model generated no vocabulary label for any of {len(texts)} threshold-tuning documents "
+                "(under-trained?): train longer, pass --constrained_decoding true (always at least one vocabulary "
+                "label), or --decision_validation_size 0 (no decision thresholds)"
             )
         return ranked
 

@@ -364,6 +364,11 @@ class T5ForClusterGuidedLabelGeneration(T5ForConditionalGeneration):
         if self.config.condition_on_clusters:
             if cluster_ids is None:
                 cluster_ids = self.predict_clusters(input_ids, attention_mask)
+            elif self.config.variant == "mcg" and not all(len(row) for row in cluster_ids):
+                raise ValueError(
+                    "an MCG model always reads at least one cluster (it was never trained without): base inference "
+                    "is not available; leave cluster_ids=None to use the predicted clusters"
+                )
             input_ids, attention_mask = self.append_clusters(input_ids, attention_mask, cluster_ids)
         elif cluster_ids is not None:
             raise ValueError(
