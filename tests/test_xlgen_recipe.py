@@ -58,6 +58,24 @@ def test_an_mcg_checkpoint_cannot_be_continued_as_another_variant(mcg_checkpoint
     assert "XLGen-mcg checkpoint" in capsys.readouterr().err
 
 
+def test_an_mcg_checkpoint_continues_with_its_clusters(mcg_checkpoint, tmp_path):
+    argv = ["train", "xlgen", "--variant", "mcg", "--model_name_or_path", str(mcg_checkpoint)]
+    quick = ["--max_train_samples", "16", "--decision_validation_size", "0", "--constrained_decoding", "true"]
+    assert cli_main([*argv, *TINY_RUN, *quick, "--output_dir", str(tmp_path / "more")]) == 0
+    clusters = (tmp_path / "more" / "label_clusters.json").read_text()
+    assert clusters == (mcg_checkpoint / "label_clusters.json").read_text()
+
+
+def test_bcl_with_the_reference_codes_conditioning_and_annealing_trains(tmp_path):
+    argv = ["train", "xlgen", "--variant", "bcl", "--model_name_or_path", str(tiny_t5_folder())]
+    flags = ["--condition_on_clusters", "true", "--anneal_cluster_loss", "true", "--constrained_decoding", "true"]
+    flags += ["--max_train_samples", "32", "--decision_validation_size", "0", "--num_train_epochs", "2"]
+    assert cli_main([*argv, *TINY_RUN, *flags, "--output_dir", str(tmp_path / "bcl")]) == 0
+    config = json.loads((tmp_path / "bcl" / "config.json").read_text())
+    assert config["variant"] == "bcl" and config["condition_on_clusters"] is True
+    assert config["cluster_loss_weight"] == 1.0  # annealing changes the training weight, not the saved config
+
+
 @pytest.mark.parametrize(
     "flags, message",
     [

@@ -159,6 +159,7 @@ class XLGenRecipe(MethodRecipe):
         self.label_clusters = None
         self.data_args = None
         self.vocabulary = None
+        self.model_config = None
         self.anneal = False
         self.generated: dict[str, list] = {}
 
@@ -219,6 +220,7 @@ class XLGenRecipe(MethodRecipe):
         )
 
     def load_tokenizer(self, model_args, model):
+        self.model_config = model.config
         tokenizer = AutoTokenizer.from_pretrained(self.base_model_path(model_args))
         num_clusters = model.config.num_clusters if model.config.variant != "base" else 0
         if model.config.label_task_token_id is None:
@@ -242,17 +244,16 @@ class XLGenRecipe(MethodRecipe):
             return split.map(encode, batched=True, remove_columns=drop, desc="Tokenising")
 
     def build_collator(self, tokenizer, vocabulary, data_args, model_args):
-        config_clusters = self.label_clusters
+        """Batches as the model's config says (a continued checkpoint keeps its own variant and conditioning)."""
+        config = self.model_config
         self.vocabulary = vocabulary
-        variant = model_args.variant
-        num_clusters = data_args.num_clusters if variant != "base" else 0
-        tokens = XLGenTokens.from_tokenizer(tokenizer, num_clusters)
+        num_clusters = config.num_clusters if config.variant != "base" else 0
         return XLGenDataCollator(
-            tokens=tokens,
-            codec=LabelCodec(tokenizer, vocabulary.labels, data_args.label_separator),
-            variant=variant,
-            label_clusters=config_clusters,
-            condition_on_clusters=variant == "mcg" or bool(model_args.condition_on_clusters),
+            tokens=XLGenTokens.from_tokenizer(tokenizer, num_clusters),
+            codec=LabelCodec(tokenizer, vocabulary.labels, config.label_separator),
+            variant=config.variant,
+            label_clusters=self.label_clusters,
+            condition_on_clusters=bool(config.condition_on_clusters),
             label_order=data_args.label_order,
             max_target_length=data_args.max_target_length,
         )
