@@ -2,8 +2,9 @@
 
 `generate_labels` runs one strategy over texts and returns, per text, the generated labels in generation order as
 `RankedLabel`s: vocabulary labels with their id (`seen=True`), new labels apart (`seen=False`). Every label gets a
-score: the sum of its tokens' log-probabilities under the model (the raw model distribution, not the sampling
-distribution nor the trie-masked one, so scores of different strategies are comparable), which makes P@k / PSP@k /
+score: the sum of its tokens' log-probabilities under the model (one teacher-forced pass over the generated
+sequences: the raw model distribution, not the sampling distribution nor the trie-masked one, so scores of different
+strategies are comparable), which makes P@k / PSP@k /
 nDCG@k ordinary ranking metrics for a generative model. `ensemble_generate` joins strategies (union or
 intersection, as in Table 15); a label's ensemble score is its best score.
 """
@@ -78,6 +79,14 @@ def _pad(rows: list[list[int]], pad: int) -> tuple[torch.Tensor, torch.Tensor]:
     return ids, mask
 
 
+def token_log_probabilities(model, input_ids, attention_mask, sequences: torch.Tensor) -> torch.Tensor:
+    """Log-probability of every generated token under the model (one teacher-forced pass; the raw distribution, not
+    the sampling or trie-masked one). `sequences` start with the decoder start token; returns `(batch, len - 1)`."""
+    logits = model(input_ids=input_ids, attention_mask=attention_mask, decoder_input_ids=sequences[:, :-1]).logits
+    targets = sequences[:, 1:]
+    return logits.float().log_softmax(dim=-1).gather(-1, targets.unsqueeze(-1)).squeeze(-1)
+
+
 @torch.no_grad()
 def generate_labels(
     model,
@@ -140,22 +149,20 @@ def generate_labels(
                 else model.predict_clusters(input_ids, attention_mask)
             )
             clusters.extend(batch_clusters)
-        output = model.generate(
+        sequences = model.generate(
             input_ids=input_ids,
             attention_mask=attention_mask,
             cluster_ids=batch_clusters,
             max_new_tokens=max_new_tokens,
             logits_processor=processors or None,
-            return_dict_in_generate=True,
-            output_logits=True,
             **arguments,
         )
-        token_scores = model.compute_transition_scores(
-            output.sequences, output.logits, getattr(output, "beam_indices", None), normalize_logits=True
-        )
-        generated = output.sequences[:, 1:].cpu().tolist()  # without the decoder start token
-        for row_tokens, row_scores in zip(generated, token_scores.float().cpu().tolist()):
-            labels.append(codec.parse(row_tokens, row_scores[: len(row_tokens)]))
+        if conditioned:  # the input the labels were generated from: the text with its clusters
+            input_ids, attention_mask = model.append_clusters(input_ids, attention_mask, batch_clusters)
+        token_scores = token_log_probabilities(model, input_ids, attention_mask, sequences)
+        generated = sequences[:, 1:].cpu().tolist()  # without the decoder start token
+        for row_tokens, row_scores in zip(generated, token_scores.cpu().tolist()):
+            labels.append(codec.parse(row_tokens, row_scores))
     return GenerationResult(labels, clusters, time.perf_counter() - start_time, [strategy])
 
 
@@ -225,4 +232,5 @@ __all__ = [
     "generate_labels",
     "join_generations",
     "strategy_arguments",
+    "token_log_probabilities",
 ]
