@@ -4,13 +4,16 @@
 The page opens with a text already ranked (the app's `initial_text`), so the PNG shows the bar plot and the table.
 Needs Debian's `chromium` (`apt-get install -y chromium`); not part of the test suite.
 
-    python scripts/screenshot_space.py [--model hf-xmc-aplc-debtags] [--output docs/space.png]
+    python scripts/screenshot_space.py --model CHECKPOINT_FOLDER_OR_REPO_ID [--output docs/space.png]
+
+It prints the checkpoint's evaluation (`xmc_metrics.json`), so whoever regenerates the picture sees what it shows.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib.util
+import json
 import os
 import shutil
 import socket
@@ -106,7 +109,22 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         demo.close()
     print(f"wrote {args.output} ({args.output.stat().st_size / 1024:.0f} KiB) from {model}")
+    print(checkpoint_quality(model))
     return 0
+
+
+def checkpoint_quality(model: str) -> str:
+    """One line on the checkpoint's evaluation (`xmc_metrics.json` of a local folder), or why there is none."""
+    path = Path(model) / "xmc_metrics.json"
+    if not path.is_file():
+        return f"{model} has no xmc_metrics.json: its quality is not recorded"
+    metrics = json.loads(path.read_text(encoding="utf-8"))
+    shown = ", ".join(
+        f"{name} {100 * metrics[key]:.2f}"
+        for name, key in (("P@1", "P@1"), ("P@5", "P@5"), ("PSP@5", "PSP@5_norm"))
+        if isinstance(metrics.get(key), (int, float))
+    )
+    return f"the checkpoint's {metrics.get('split', 'evaluation')} metrics ({metrics.get('num_examples', '?')} docs): {shown}"
 
 
 if __name__ == "__main__":
