@@ -63,10 +63,13 @@ def test_k_doubles_every_t_k_steps_and_documents_become_their_own_clusters_at_ha
 
 def test_default_schedule_follows_the_reference_ratios():
     callback = AdaptiveClusteringCallback(RecordingLoss(), [f"doc {i}" for i in range(200)], 4)
-    history = run_schedule(callback, max_steps=40)  # T_K = 40 // 10 = 4, T_update = 40 // 20 = 2
+    history = run_schedule(callback, max_steps=40)  # T_update = (40 / 2) // 10 = 2, T_K = 2 * T_update = 4
     steps = [h["step"] for h in history if not h["instance_level"]]
     assert steps == list(range(0, 20, 2))
     assert [h["clusters"] for h in history][:5] == [4, 4, 8, 8, 16]
+    # fewer clusterings (each encodes every instance: what fits on CPU): T_update = 20 // 2 = 10, T_K = 20
+    few = AdaptiveClusteringCallback(RecordingLoss(), [f"doc {i}" for i in range(200)], 4, num_updates=2)
+    assert [(h["step"], h["clusters"]) for h in run_schedule(few, max_steps=40)] == [(0, 4), (10, 4), (20, 200)]
 
 
 def test_more_clusters_than_batch_rows_warns_once(caplog):

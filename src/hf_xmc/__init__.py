@@ -30,6 +30,8 @@ _LAZY = {
     "EncoderWithAPLC": "models",
     "XLNetAPLCConfig": "models",
     "XLNetWithAPLC": "models",
+    "ClusterContrastiveLoss": "maclr",
+    "LabelRegularizationLoss": "maclr",
 }
 
 
@@ -42,8 +44,10 @@ def __getattr__(name: str):
 register_auto_classes_lazily()
 
 __all__ = [
+    "ClusterContrastiveLoss",
     "EncoderAPLCConfig",
     "EncoderWithAPLC",
+    "LabelRegularizationLoss",
     "LabelVocabulary",
     "XLNetAPLCConfig",
     "XLNetWithAPLC",

@@ -2,7 +2,7 @@
 
 Schedule over `T = state.max_steps` training steps:
 - step 0: encode the training instances with the current encoder and K-means them into `K0` clusters;
-- `K = K0 * 2 ** (t // T_K)`: K doubles every `T_K` steps (coarse to fine);
+- `K = K0 * 2 ** (t // T_K)`: K doubles every `T_K` steps (coarse to fine; applied at the next re-clustering);
 - every `T_update` steps, while `t < T / 2`: re-encode the instances and re-cluster them with the current K;
 - from `t >= T / 2` on: every instance is its own cluster (the loss becomes instance-level InfoNCE, eq. 2).
 
@@ -63,8 +63,11 @@ class AdaptiveClusteringCallback(TrainerCallback):
             `MACLRLoss`).
         documents (`list[str]`): the instance text of every training row, in row-id order (the ICT contexts).
         initial_clusters (`int`): K0 (the paper: 2048 for ~300K documents; the reference 2500).
-        double_every (`int`, *optional*): T_K; default `max_steps // 10` (the reference: 10K of 100K steps).
-        update_every (`int`, *optional*): T_update; default `max_steps // 20` (the reference: 5K of 100K).
+        double_every (`int`, *optional*): T_K; default `2 * T_update` (the reference: 10K of 100K steps).
+        update_every (`int`, *optional*): T_update; default `max_steps // (2 * num_updates)` (the reference: 5K
+            of 100K steps, i.e. `num_updates=10`).
+        num_updates (`int`): with the default T_update, how many clusterings the first half of training gets
+            (each encodes every instance: on CPU a few are what fits).
         instance_level_from (`float`): the fraction of training after which every instance is its own cluster.
         batch_size (`int`): encoding batch size.
         max_seq_length (`int`, *optional*): truncate the instances to this many tokens when encoding them for
@@ -80,6 +83,7 @@ class AdaptiveClusteringCallback(TrainerCallback):
         initial_clusters: int,
         double_every: int | None = None,
         update_every: int | None = None,
+        num_updates: int = 10,
         instance_level_from: float = 0.5,
         batch_size: int = 64,
         max_seq_length: int | None = None,
@@ -93,6 +97,8 @@ class AdaptiveClusteringCallback(TrainerCallback):
         for name, value in (("double_every", double_every), ("update_every", update_every)):
             if value is not None and value < 1:
                 raise ValueError(f"{name}={value} must be a positive number of steps.")
+        if num_updates < 1:
+            raise ValueError(f"num_updates={num_updates} must be at least 1.")
         if not 0.0 <= instance_level_from <= 1.0:
             raise ValueError(f"instance_level_from={instance_level_from} must be in [0, 1].")
         self.loss = loss
@@ -100,6 +106,7 @@ class AdaptiveClusteringCallback(TrainerCallback):
         self.initial_clusters = int(initial_clusters)
         self.double_every = double_every
         self.update_every = update_every
+        self.num_updates = num_updates
         self.instance_level_from = instance_level_from
         self.batch_size = batch_size
         self.max_seq_length = max_seq_length
@@ -112,8 +119,8 @@ class AdaptiveClusteringCallback(TrainerCallback):
     # ---- schedule -------------------------------------------------------------------------------------------------
     def _resolve(self, state) -> tuple[int, int, int]:
         total = max(int(state.max_steps), 1)
-        double_every = self.double_every or max(1, total // 10)
-        update_every = self.update_every or max(1, total // 20)
+        update_every = self.update_every or max(1, int(total * self.instance_level_from) // self.num_updates)
+        double_every = self.double_every or 2 * update_every
         return total, double_every, update_every
 
     def instance_level_step(self, state) -> int:
@@ -182,7 +189,17 @@ class AdaptiveClusteringCallback(TrainerCallback):
         self._instance_level = False
         seconds = time.perf_counter() - started
         step = state.global_step if state is not None else None
-        self.history.append({"step": step, "clusters": int(clusters), "instance_level": False, "seconds": seconds})
+        # a fingerprint of the assignment: equal on every process when the broadcast worked
+        checksum = int((assignment * (np.arange(len(assignment)) % 9973 + 1)).sum() % 1_000_000_007)
+        self.history.append(
+            {
+                "step": step,
+                "clusters": int(clusters),
+                "instance_level": False,
+                "seconds": seconds,
+                "checksum": checksum,
+            }
+        )
         logger.info("MACLR clustering: step %s, %d clusters (%.1fs)", step, clusters, seconds)
         return assignment
 

@@ -36,11 +36,16 @@ class MACLRDataArguments(XMCDataArguments):
         default=None, metadata={"help": "Stage I: K0 (default: one cluster per 128 pairs, the paper's ratio)."}
     )
     double_every: int | None = field(
-        default=None, metadata={"help": "Stage I: T_K, steps between doublings of K (default: 1/10 of training)."}
+        default=None, metadata={"help": "Stage I: T_K, steps between doublings of K (default: 2 x T_update)."}
     )
     update_every: int | None = field(
-        default=None, metadata={"help": "Stage I: T_update, steps between re-clusterings (default: 1/20)."}
+        default=None, metadata={"help": "Stage I: T_update, steps between re-clusterings (default: from num_updates)."}
     )
+    num_updates: int = field(
+        default=10,
+        metadata={"help": "Stage I: clusterings in the first half of training when --update_every is not set (the "
+                  "paper: 10; each encodes every instance, so use 2-3 on CPU)."},
+    )  # fmt: skip
     cluster_max_length: int | None = field(
         default=64, metadata={"help": "Stage I: tokens per instance when encoding them for clustering."}
     )
@@ -65,7 +70,9 @@ class MACLRDataArguments(XMCDataArguments):
         metadata={"help": "Leave a document's own id out of its ranking (BEIR): auto (when documents are labels), "
                   "yes or no."},
     )  # fmt: skip
-    decision_validation_size: float = field(default=0, metadata={"help": "Unused by MACLR (no thresholds)."})
+    decision_validation_size: float = field(
+        default=0, metadata={"help": "Unused by MACLR (it tunes no decision thresholds)."}
+    )
 
     def __post_init__(self):
         super().__post_init__()
@@ -82,7 +89,7 @@ class MACLRDataArguments(XMCDataArguments):
         views = {view.strip() for view in self.pseudo_views.split(",") if view.strip()}
         if not views or views - {"encoder", "tfidf"}:
             raise ValueError(f"--pseudo_views must name encoder and/or tfidf, got {self.pseudo_views!r}")
-        for flag in ("initial_clusters", "double_every", "update_every", "pseudo_k", "tfidf_k"):
+        for flag in ("initial_clusters", "double_every", "update_every", "num_updates", "pseudo_k", "tfidf_k"):
             value = getattr(self, flag)
             if value is not None and value < 1:
                 raise ValueError(f"--{flag} must be >= 1, got {value}")

@@ -156,7 +156,10 @@ def _scale(model_args, encoder) -> float:
 def run_maclr(recipe, data_args, model_args, training_args, callbacks=None) -> dict:
     """Train one MACLR stage, evaluate it by label retrieval, save, reload, predict; returns what it measured."""
     set_seed(training_args.seed)
-    xmc = load_xmc_dataset(data_args.dataset_name_or_path, seed=training_args.seed)
+    validation_size = data_args.validation_size
+    if validation_size is not None and validation_size >= 1:
+        validation_size = int(validation_size)
+    xmc = load_xmc_dataset(data_args.dataset_name_or_path, validation_size=validation_size, seed=training_args.seed)
     if data_args.eval_split not in xmc.splits:
         raise ValueError(
             f"--eval_split {data_args.eval_split}: {data_args.dataset_name_or_path} has {sorted(xmc.splits)}"
@@ -191,6 +194,7 @@ def run_maclr(recipe, data_args, model_args, training_args, callbacks=None) -> d
                 initial,
                 data_args.double_every,
                 data_args.update_every,
+                num_updates=data_args.num_updates,
                 max_seq_length=data_args.cluster_max_length,
                 seed=training_args.seed,
             )  # fmt: skip

@@ -16,7 +16,11 @@ Backends (`backend=`):
   index needs no training, and labels are added one by one, so new labels join without a rebuild.
 - `"ivf"`: `faiss.IndexIVFFlat` (inner product over `nlist` K-means cells, `nprobe` of them scanned); approximate,
   trained on the labels present at build time (labels added later are assigned to the existing cells).
-`benchmarks/bench_retrieval.py` measures the three at 1M labels (throughput, build time, memory, recall@100).
+`benchmarks/bench_retrieval.py` measures them (throughput, build time, memory, recall@100). On 2 CPU cores, 1M
+clustered (embedding-like) labels of d=384: IVF (nlist 1024, nprobe 16) builds in ~50 s and answers 14.6x faster than
+exact at recall@100 0.97; HNSW's graph build took 75 s at 100K labels (IVF: 3 s) and would take tens of minutes at
+1M, without faster searches at k=100. IVF is therefore the approximate backend to use at this scale on CPU. On
+structureless i.i.d. Gaussian vectors no index helps (IVF recall@100 0.06 at 11x), as expected.
 
 Ids are positions in the index (the order of `label_texts`, then of `add` calls), so with a `LabelVocabulary` they are
 its label ids, and `search`'s output feeds `hf_xmc.metrics.compute_xmc_metrics` directly. Padding is id `-1`, score
@@ -40,7 +44,7 @@ BACKENDS = ("exact", "hnsw", "ivf")
 _CHUNK_ELEMENTS = 1 << 24  # scores per exact-search block: 64 MB of float32
 DEFAULT_BACKEND_KWARGS = {
     "hnsw": {"m": 32, "ef_construction": 80, "ef_search": 256},
-    "ivf": {"nlist": None, "nprobe": 32},
+    "ivf": {"nlist": None, "nprobe": 16},
 }
 
 
@@ -73,7 +77,7 @@ class LabelIndex:
         texts (`list[str]`, *optional*): the texts the embeddings were computed from.
         backend (`str`, defaults to `"exact"`): `"exact"`, `"hnsw"` or `"ivf"`.
         encoder (`SentenceTransformer`, *optional*): encodes texts for `search_texts` and `add`; not saved.
-        backend_kwargs: `m`, `ef_construction`, `ef_search` (HNSW); `nlist` (default `4 * sqrt(L)`), `nprobe` (IVF).
+        backend_kwargs: `m`, `ef_construction`, `ef_search` (HNSW); `nlist` (default `sqrt(L)`), `nprobe` (IVF).
     """
 
     def __init__(
@@ -136,14 +140,14 @@ class LabelIndex:
             index.hnsw.efConstruction = int(options["ef_construction"])
             index.hnsw.efSearch = int(options["ef_search"])
         else:
-            nlist = options["nlist"] or max(1, int(4 * np.sqrt(len(embeddings))))
+            nlist = options["nlist"] or max(1, int(np.sqrt(len(embeddings))))
             nlist = min(int(nlist), len(embeddings))
             options["nlist"] = nlist
             index = faiss.IndexIVFFlat(faiss.IndexFlatIP(dim), dim, nlist, faiss.METRIC_INNER_PRODUCT)
             training = embeddings
-            if len(embeddings) > 256 * nlist:  # faiss's own cap on useful training points per centroid
+            if len(embeddings) > 64 * nlist:  # 64 points per centroid train the cells well enough, 4x cheaper
                 rng = np.random.default_rng(0)
-                training = embeddings[np.sort(rng.choice(len(embeddings), 256 * nlist, replace=False))]
+                training = embeddings[np.sort(rng.choice(len(embeddings), 64 * nlist, replace=False))]
             index.train(training)
             index.nprobe = min(int(options["nprobe"]), nlist)
         index.add(embeddings)
