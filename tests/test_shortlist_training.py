@@ -169,3 +169,23 @@ def test_train_ranker_end_to_end_saves_reloads_serves_and_pushes(tiny_data, tmp_
     assert [label.label for label in from_hub.predict(["network graph data"], k=3)[0]] == [
         label.label for label in local
     ]
+
+
+def test_aplc_recipe_flag_encodes_the_label_texts_with_the_model_encoder(tmp_path):
+    from hf_xmc.shortlist.label_text import init_aplc_from_label_text
+    from hf_xmc.training.aplc_recipe import APLC_RECIPE
+
+    encoder = save_tiny_bert(tmp_path / "encoder")
+    vocabulary = vocabulary_with_texts(LABEL_TEXTS)
+    _, model_args, _ = APLC_RECIPE.parse_args(
+        ["--model_name_or_path", str(encoder), "--label_cutoffs", "3", "4", "--dim_decay_factor", "1",
+         "--init_label_weights_from_text", "--output_dir", str(tmp_path / "out")]
+    )  # fmt: skip
+    model = APLC_RECIPE.build_model(model_args, vocabulary, None).eval()
+    tokenizer = tiny_bert_tokenizer()
+    texts = [vocabulary.texts[i] for i in range(len(vocabulary))]
+    logits = model(**tokenizer(texts, padding=True, return_tensors="pt")).logits
+    own_rank = (logits > logits.diagonal()[:, None]).sum(1)
+    assert (own_rank <= 1).float().mean() >= 6 / 7
+    with pytest.raises(ValueError, match="EncoderWithAPLC"):
+        init_aplc_from_label_text(torch.nn.Linear(2, 2), str(encoder), vocabulary)

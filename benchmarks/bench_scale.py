@@ -1,0 +1,220 @@
+"""XMC at its real scale (issue 12): deps-dev, 36,677 labels with texts, long tail — which piece matters.
+
+Rows, all trained on the same training documents and evaluated on the same test documents:
+
+- the TF-IDF peers (napkinXC PLT, omikuji Parabel, omikuji Bonsai) through `hf_xmc.baselines`;
+- MiniLM + APLC as `hf-xmc train aplc` runs it, and with `--init_label_weights_from_text` (label-text start);
+- the shortlist ranker (`hf-xmc train ranker`), trained once; its fusion is then refitted on the held-out split with
+  subsets of its features: the classifier logit alone over the shortlist ("shortlist re-ranking"), sparse score +
+  label-text similarity without the classifier ("sparse + dense fusion"), everything ("full model").
+
+Metrics: P@1/3/5, PSP@1/3/5 (normalised), coverage@5 (share of labels in some top-5), training seconds, and memory
+(the model's parameters + buffers, and the process's peak resident memory so far). JSON into `benchmarks/results/`.
+
+    OMP_NUM_THREADS=2 python benchmarks/bench_scale.py --minutes 60                       # the full run
+    OMP_NUM_THREADS=2 python benchmarks/bench_scale.py --minutes 3 --max_train_samples 3000 --max_eval_samples 1000
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import resource
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from hf_xmc.baselines import PEERS, evaluate_peers, peer_is_installed
+from hf_xmc.data import load_xmc_dataset
+from hf_xmc.metrics import compute_xmc_metrics
+from hf_xmc.training.recipe_steps import select_examples
+
+RESULTS = Path(__file__).resolve().parent / "results"
+DEFAULT_DATASET = "/work/shared/data/deps-dev"
+REPORTED = ("P@1", "P@3", "P@5", "PSP@1_norm", "PSP@3_norm", "PSP@5_norm", "coverage@5")
+ROWS = ("peers", "aplc", "aplc_label_text", "ranker")
+# fusion feature subsets of the ranker's rows: (row name, features)
+RANKER_ABLATIONS = (
+    ("shortlist re-ranking: classifier logit over the shortlist", "classifier_logit"),
+    ("sparse + dense fusion (no classifier)", "sparse_score,in_sparse_shortlist,dense_similarity"),
+    ("full model: classifier + sparse + dense + prior", "all"),
+)
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def model_mb(model) -> float:
+    tensors = [*model.parameters(), *model.buffers()]
+    return sum(t.numel() * t.element_size() for t in tensors) / 2**20
+
+
+def metrics_row(metrics: dict, seconds: float, **extra) -> dict:
+    row = {key: round(100 * float(metrics[key]), 2) for key in REPORTED if key in metrics}
+    return {**row, "train_seconds": round(seconds, 1), "peak_rss_mb": round(peak_rss_mb()), **extra}
+
+
+def run_peers(examples, vocabulary, log) -> dict:
+    algorithms = tuple(name for name in PEERS if peer_is_installed(name))
+    train, test = examples["train"], examples["eval"]
+    results = evaluate_peers(
+        list(train["text"]),
+        [list(ids) for ids in train["labels"]],
+        list(test["text"]),
+        [list(ids) for ids in test["labels"]],
+        vocabulary,
+        k=5,
+        algorithms=algorithms,
+        print_fn=log,
+    )
+    return {name: metrics_row(r["metrics"], r["train_seconds"]) for name, r in results.items() if "metrics" in r}
+
+
+def common_flags(args, output_dir: str) -> list[str]:
+    # no decision-threshold documents: this benchmark ranks, and every row then trains on the same documents
+    flags = ["--dataset_name_or_path", args.dataset, "--output_dir", output_dir, "--report_to", "none",
+             "--seed", str(args.seed), "--decision_validation_size", "0"]  # fmt: skip
+    for flag in ("max_train_samples", "max_eval_samples"):
+        if getattr(args, flag):
+            flags += [f"--{flag}", str(getattr(args, flag))]
+    return flags
+
+
+def run_aplc(args, label_text: bool, log) -> dict:
+    from hf_xmc.training.aplc_recipe import APLC_RECIPE
+
+    with tempfile.TemporaryDirectory(prefix="bench_scale_aplc_") as output_dir:
+        flags = common_flags(args, output_dir) + [
+            "--max_length", str(args.max_length), "--max_train_minutes", str(args.minutes),
+        ]  # fmt: skip
+        if label_text:
+            flags.append("--init_label_weights_from_text")
+        start = time.perf_counter()
+        result = APLC_RECIPE.run(*APLC_RECIPE.parse_args(flags))
+        seconds = time.perf_counter() - start
+        model = APLC_RECIPE.load_saved(Path(output_dir))
+        return metrics_row(result["metrics"], seconds, model_mb=round(model_mb(model)), global_step=result["global_step"])
+
+
+def evaluate_ranker(recipe, examples, data_args, vocabulary, batch_size: int = 64):
+    """Top-5 of the ranker (as it is fitted now) on the evaluation documents, from cached inputs."""
+    state = recipe.state
+    inputs = state.get("eval_inputs")
+    if inputs is None:
+        inputs = state["eval_inputs"] = recipe._model_inputs(
+            examples["eval"], state["tokenizer"], data_args, embed=state["model_args"].freeze_encoder
+        )
+    model, collator = state["model"].eval(), state["collator"]
+    ids = []
+    with torch.no_grad():
+        for start in range(0, len(inputs), batch_size):
+            batch = collator([inputs[i] for i in range(start, min(start + batch_size, len(inputs)))])
+            batch.pop("labels")
+            ids.append(model(**batch, top_k=5).top_k_ids.numpy())
+    return compute_xmc_metrics(
+        np.concatenate(ids),
+        [list(labels) for labels in examples["eval"]["labels"]],
+        label_counts=vocabulary.counts,
+        num_train_docs=vocabulary.num_train_docs,
+        num_labels=len(vocabulary),
+    )
+
+
+def run_ranker(args, examples, vocabulary, log) -> dict:
+    from hf_xmc.shortlist.collator import ShortlistRankerCollator
+    from hf_xmc.training.ranker_recipe import RANKER_RECIPE
+
+    rows = {}
+    with tempfile.TemporaryDirectory(prefix="bench_scale_ranker_") as output_dir:
+        flags = common_flags(args, output_dir) + [
+            "--max_length", str(args.max_length), "--num_train_epochs", str(args.ranker_epochs),
+            "--sparse_model", args.sparse_model,
+        ]  # fmt: skip
+        if args.label_embeddings_cache:
+            flags += ["--label_embeddings_cache", args.label_embeddings_cache]
+        data_args, model_args, training_args = RANKER_RECIPE.parse_args(flags)
+        start = time.perf_counter()
+        result = RANKER_RECIPE.run(data_args, model_args, training_args)
+        seconds = time.perf_counter() - start
+        state = RANKER_RECIPE.state
+        model = state["model"]
+        state["collator"] = ShortlistRankerCollator(state["tokenizer"], len(vocabulary), data_args.max_length)
+        size = round(model_mb(model))
+        log(f"ranker trained and evaluated in {seconds:.0f} s; shortlist: {result['ranker'].get('shortlist')}")
+        for name, features in RANKER_ABLATIONS:
+            state["model_args"].fusion_features = features
+            weights = RANKER_RECIPE.fit_fusion(model, state["collator"], data_args, 64)
+            metrics = evaluate_ranker(RANKER_RECIPE, examples, data_args, vocabulary)
+            rows[f"ranker — {name}"] = metrics_row(metrics, seconds, model_mb=size, fusion=weights)
+        rows["ranker (recipe evaluation, full model)"] = metrics_row(result["metrics"], seconds, model_mb=size)
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--minutes", type=float, default=60.0, help="Training budget per deep model (minutes).")
+    parser.add_argument("--dataset", default=DEFAULT_DATASET, help="Data set folder (default: deps-dev).")
+    parser.add_argument("--max_train_samples", type=int, default=None)
+    parser.add_argument("--max_eval_samples", type=int, default=None)
+    parser.add_argument("--max_length", type=int, default=64)
+    parser.add_argument("--rows", default=",".join(ROWS), help=f"Comma-separated subset of {', '.join(ROWS)}.")
+    parser.add_argument("--sparse_model", default="omikuji-bonsai", choices=sorted(PEERS))
+    parser.add_argument("--ranker_epochs", type=float, default=10.0)
+    parser.add_argument("--label_embeddings_cache", default=None, help="A .pt file for the encoded label texts.")
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--output", default=None, help="JSON path (default: benchmarks/results/scale_<name>.json).")
+    args = parser.parse_args()
+    rows_wanted = [row.strip() for row in args.rows.split(",") if row.strip()]
+    unknown = [row for row in rows_wanted if row not in ROWS]
+    if unknown:
+        parser.error(f"--rows: unknown {unknown}; choose from {', '.join(ROWS)}")
+
+    def log(message: str) -> None:
+        print(f"[bench_scale {time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+    xmc = load_xmc_dataset(args.dataset)
+    # the recipes' own selection (seeded), so every row sees the same training and evaluation documents
+    selection = argparse.Namespace(
+        decision_validation_size=0, max_train_samples=args.max_train_samples,
+        max_eval_samples=args.max_eval_samples, eval_split="test",
+    )  # fmt: skip
+    examples = select_examples(xmc, selection, args.seed)
+    log(f"{args.dataset}: {len(examples['train']):,} training / {len(examples['eval']):,} test documents, "
+        f"{len(xmc.vocabulary):,} labels; rows {rows_wanted}")  # fmt: skip
+    rows: dict[str, dict] = {}
+    if "peers" in rows_wanted:
+        rows.update(run_peers(examples, xmc.vocabulary, log))
+    if "aplc" in rows_wanted:
+        rows["MiniLM + APLC (as today)"] = run_aplc(args, label_text=False, log=log)
+    if "aplc_label_text" in rows_wanted:
+        rows["MiniLM + APLC + label-text init"] = run_aplc(args, label_text=True, log=log)
+    if "ranker" in rows_wanted:
+        rows.update(run_ranker(args, examples, xmc.vocabulary, log))
+    for name, row in rows.items():
+        log(f"{name:<70} " + " ".join(f"{key} {row[key]:6.2f}" for key in REPORTED if key in row)
+            + f"  {row['train_seconds']:.0f} s")  # fmt: skip
+
+    output = Path(args.output) if args.output else RESULTS / f"scale_{Path(args.dataset).name}.json"
+    output.parent.mkdir(parents=True, exist_ok=True)
+    report = {
+        "benchmark": "bench_scale",
+        "dataset": args.dataset,
+        "num_train_docs": len(examples["train"]),
+        "num_eval_docs": len(examples["eval"]),
+        "num_labels": len(xmc.vocabulary),
+        "minutes": args.minutes,
+        "settings": {key: value for key, value in vars(args).items() if key != "output"},
+        "machine": {"platform": platform.platform(), "torch_threads": torch.get_num_threads()},
+        "rows": rows,
+    }
+    output.write_text(json.dumps(report, indent=2, default=float), encoding="utf-8")
+    log(f"wrote {output}")
+
+
+if __name__ == "__main__":
+    main()
