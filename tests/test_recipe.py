@@ -181,13 +181,13 @@ def test_a_run_tunes_thresholds_prints_its_plan_and_peers_and_leaves_a_tidy_fold
     data, encoder = tiny
     output_dir = tmp_path / "run"
     flags = tiny_flags(data, encoder, output_dir, "--num_train_epochs", "2", "--compare_with_peers", "true",
-                       "--max_train_minutes", "5")  # fmt: skip
+                       "--max_train_minutes", "5", "--per_device_eval_batch_size", "4")  # fmt: skip
     result = APLC_RECIPE.run(*APLC_RECIPE.parse_args(flags))
     out, err = capfd.readouterr()
 
     # the plan first, the measured step time, the peers beside the model, and no progress-bar escape codes
     assert out.index("train on 80 of 80 training documents") < out.index("tune decision thresholds on 16")
-    assert "measured" in out and "s per step" in out
+    assert "measured" in out and "s per step" in out and "evaluating: batch 3/6" in out
     assert "omikuji Bonsai (TF-IDF)" in out and "aplc (this run)" in out
     assert set(result["peers"]) == {"napkinXC PLT (TF-IDF)", "omikuji Parabel (TF-IDF)", "omikuji Bonsai (TF-IDF)"}
     assert "\r" not in out + err and "\x1b[" not in out + err

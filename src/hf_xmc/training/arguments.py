@@ -130,8 +130,8 @@ class RecipeTrainingOptions:
     max_train_minutes: float | None = field(
         default=None,
         metadata={
-            "help": "Cap on training time: when the planned epochs/steps would take longer at the measured step "
-            "time, the step count and the learning-rate schedule are re-planned to end within it."
+            "help": "Cap on training time (0: none): when the planned epochs/steps would take longer at the "
+            "measured step time, the step count and the learning-rate schedule are re-planned to end within it."
         },
     )
 
@@ -143,8 +143,8 @@ def check_training_arguments(args) -> None:
     if (max_steps is None or max_steps <= 0) and epochs is not None and epochs <= 0:
         raise ValueError(f"--num_train_epochs must be > 0 (or set --max_steps), got {epochs:g}")
     minutes = getattr(args, "max_train_minutes", None)
-    if minutes is not None and minutes <= 0:
-        raise ValueError(f"--max_train_minutes must be > 0, got {minutes:g}")
+    if minutes is not None and minutes < 0:
+        raise ValueError(f"--max_train_minutes must be >= 0 (0: no cap), got {minutes:g}")
     for name in ("per_device_train_batch_size", "per_device_eval_batch_size"):
         value = getattr(args, name, 1)
         if value is not None and value < 1:

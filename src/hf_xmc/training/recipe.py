@@ -35,8 +35,9 @@ from .arguments import (
     check_training_arguments,
     default_encoder_path,
 )
-from .budget import StepTimeEstimateCallback, TimeBudgetCallback, run_first
+from .budget import TimeBudgetCallback, run_first
 from .collators import XMCDataCollator
+from .progress import EvaluationProgressCallback, StepTimeEstimateCallback
 from .recipe_parser import MethodArgumentParser
 
 
@@ -266,7 +267,7 @@ def run_recipe(recipe: MethodRecipe, data_args, model_args, training_args, callb
     if getattr(training_args, "max_train_minutes", None):
         budget = TimeBudgetCallback(training_args.max_train_minutes * 60)
         callbacks.insert(0, budget)
-    callbacks.append(StepTimeEstimateCallback())
+    callbacks += [StepTimeEstimateCallback(), EvaluationProgressCallback()]
     trainer = recipe.build_trainer(
         model=model,
         tokenizer=tokenizer,
