@@ -4,7 +4,8 @@
     python benchmarks/report.py --print    # print the tables only
 
 The numbers are never typed by hand: each table reads the JSON its benchmark script wrote
-(`bench_data.py`, `bench_metrics.py`, `bench_aplc_speed.py`, `bench_quality.py`); the quality tables also
+(`bench_data.py`, `bench_metrics.py`, `bench_aplc_speed.py`, `bench_quality.py`, `bench_main_job.py`: the set-up
+section's line between the MAIN_JOB markers); the quality tables also
 write their plots, `docs/quality_<dataset>.png`.
 """
 
@@ -250,6 +251,33 @@ def quality_section(result: dict, plot_path: Path | None = None) -> list[str]:
     return lines + [""]
 
 
+MAIN_JOB_START, MAIN_JOB_END = "<!-- MAIN_JOB:START -->", "<!-- MAIN_JOB:END -->"
+
+
+def main_job_sentence(result: dict | None) -> str:
+    """The set-up section's line on the default run (from `bench_main_job.py`)."""
+    if result is None:
+        return "(Not measured yet: `python benchmarks/bench_main_job.py` times the default run.)"
+    metrics, budget = result["metrics"], result.get("budget") or {}
+    peers = result.get("peers") or {}
+    best_peer = max(peers.items(), key=lambda item: item[1]["metrics"]["P@1"], default=None)
+    peer_text = (
+        f"; {best_peer[0]}, fitted on the same documents in the same run, reaches P@1 "
+        f"{100 * best_peer[1]['metrics']['P@1']:.1f}"
+        if best_peer
+        else ""
+    )
+    steps = f"{result['global_step']:,} steps" + (f" in {budget['train_seconds'] / 60:.1f} min" if budget else "")
+    return (
+        f"Measured on this project's 2-core CPU machine (`python benchmarks/bench_main_job.py`, "
+        f"{result.get('measured_at', '')}): the default `hf-xmc train aplc` takes {result['wall_seconds'] / 60:.1f} "
+        f"minutes end to end (without the install; training {steps} on {result['num_train_examples']:,} documents) "
+        f"and reaches P@1 {100 * metrics['P@1']:.1f}, P@5 {100 * metrics['P@5']:.1f}, PSP@5 "
+        f"{100 * metrics.get('PSP@5_norm', float('nan')):.1f} on {result['num_eval_examples']:,} test documents"
+        f"{peer_text}. Longer training gets more: see the quality table under Benchmarks."
+    )
+
+
 SECTIONS = (
     ("aplc_speed", aplc_speed_section),
     ("metrics", metrics_section),
@@ -281,6 +309,7 @@ def main() -> None:
     args = parser.parse_args()
     tables = build_tables()
     if args.print:
+        print(main_job_sentence(_load("main_job")))
         print(tables)
         return
     readme = ROOT / "README.md"
@@ -289,7 +318,12 @@ def main() -> None:
         raise SystemExit(f"README.md lacks the {START} / {END} markers")
     head, rest = text.split(START, 1)
     _, tail = rest.split(END, 1)
-    readme.write_text(f"{head}{START}\n{tables}{END}{tail}")
+    text = f"{head}{START}\n{tables}{END}{tail}"
+    if MAIN_JOB_START in text and MAIN_JOB_END in text:
+        head, rest = text.split(MAIN_JOB_START, 1)
+        _, tail = rest.split(MAIN_JOB_END, 1)
+        text = f"{head}{MAIN_JOB_START}\n{main_job_sentence(_load('main_job'))}\n{MAIN_JOB_END}{tail}"
+    readme.write_text(text)
     print(f"README.md benchmark section rewritten from {RESULTS}")
 
 
