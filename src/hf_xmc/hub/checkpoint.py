@@ -375,13 +375,25 @@ class XMCCheckpoint:
             min_labels (`int`): with a threshold, keep at least this many of the best labels of each text (0 or 1).
         """
         decision = None if threshold is None else self.decision_thresholds(threshold)
-        ranked = rank_labels(self.model, self.tokenizer, self.vocabulary, texts, k=k, truncation=truncation)
+        ranked = method_ranker(self.method)(
+            self.model, self.tokenizer, self.vocabulary, texts, k=k, truncation=truncation
+        )
         if decision is None:
             return ranked
         return [
             [label for label, passes in zip(labels, decision_mask(labels, decision, min_labels)) if passes]
             for labels in ranked
         ]
+
+
+def method_ranker(method: str):
+    """The ranking function of a registered method's recipe (`MethodRecipe.rank_labels`: how that method ranks
+    labels for a text); `rank_labels` (top-k of a classifier's scores) for a method without a recipe."""
+    from ..methods import METHODS, get_recipe
+
+    if method in METHODS:
+        return get_recipe(method).rank_labels
+    return rank_labels
 
 
 def load_xmc_model(
