@@ -9,6 +9,7 @@ import runpy
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from test_accelerate import launch_two_processes, same_training
 from tiny_checkpoints import save_tiny_bert, tiny_aplc_model, tiny_bert_tokenizer, write_tiny_lf_dataset
@@ -18,7 +19,13 @@ from hf_xmc.data import XMCInputError, load_xmc_dataset
 from hf_xmc.hub import load_xmc_model
 from hf_xmc.hub.checkpoint import XMCCheckpointError
 from hf_xmc.methods import get_recipe
-from hf_xmc.training.gudn_recipe import GUDN_RECIPE, GUDNModelArguments, load_or_create_model
+from hf_xmc.training.gudn_recipe import (
+    GUDN_RECIPE,
+    GUDNModelArguments,
+    label_cluster_features,
+    load_or_create_model,
+    pifa_label_clusters,
+)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 TRAIN_SCRIPT = REPO_ROOT / "examples" / "train_gudn.py"
@@ -146,3 +153,17 @@ def test_minilm_gudn_lowers_its_loss_on_a_debtags_slice(debtags_dir, tmp_path):
     assert len(recorder.logs) == 6
     for name in ("loss", "loss_class", "loss_link"):  # the feature loss starts near 0 (random heads) and may rise
         assert last[name] < first[name], (name, recorder.logs)
+
+
+def test_labels_without_training_documents_are_placed_by_their_label_text():
+    """deps-dev-like: many labels never occur in training; their PIFA row is empty, their label text stands in."""
+    texts = ["python library code", "python web code", "game sound play", "game video play"] * 3
+    label_lists = [[0], [1], [2], [3]] * 3
+    label_texts = ["python library", "python web", "game sound", "game video", "python web", "video game", "zzz"]
+    features = label_cluster_features(texts, label_lists, 7, label_texts)
+    similarity = (features @ features.T).toarray()
+    assert similarity[4, :4].argmax() == 1 and similarity[5, :4].argmax() == 3  # next to their namesakes
+    assert features[6].nnz == 0  # a text of unknown words stays empty
+    clusters = pifa_label_clusters(texts, label_lists, 7, max_cluster_size=4, seed=0, label_texts=label_texts)
+    assert sorted(np.bincount(clusters).tolist()) == [3, 4]  # balanced, empty rows included
+    assert sorted(np.bincount(pifa_label_clusters(texts, label_lists, 7, 4, seed=0)).tolist()) == [3, 4]

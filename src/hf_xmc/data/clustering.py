@@ -72,6 +72,10 @@ def _two_means_split(features, rng: np.random.Generator, eps: float, max_iter: i
     half = num_rows // 2
     if sp.issparse(features):  # work in the node's own columns: the centres stay as small as the node
         columns = np.unique(features.indices)
+        if not len(columns):  # all-zero rows (labels without training documents): any balanced split is as good
+            left = np.zeros(num_rows, dtype=bool)
+            left[rng.permutation(num_rows)[:half]] = True
+            return left
         features = features[:, columns]
     first = rng.choice(num_rows, size=2, replace=False)
     centres = features[first]
