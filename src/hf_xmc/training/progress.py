@@ -60,12 +60,13 @@ class EvaluationProgressCallback(TrainerCallback):
         if not args.disable_tqdm or eval_dataloader is None or not state.is_world_process_zero:
             return
         total = len(eval_dataloader)
-        if self.batches == 0:
-            self.start = time.perf_counter()
         self.batches += 1
+        if self.batches == 1:  # timed from the end of the first batch (it carries one-off costs)
+            self.start = time.perf_counter()
+            return
         if self.batches / total >= self.next_report and self.batches < total:
             elapsed = time.perf_counter() - self.start
-            left = elapsed / self.batches * (total - self.batches)
+            left = elapsed / (self.batches - 1) * (total - self.batches)
             self.print_fn(f"  evaluating: batch {self.batches}/{total}, about {left:.0f} s left")
             self.next_report = int(self.batches / total * 10 + 1) / 10
 
