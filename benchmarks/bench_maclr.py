@@ -119,7 +119,7 @@ def bench_dataset(name: str, args, rows: list[str]) -> dict:
     stage1 = stage2 = None
     if any(row.startswith(("maclr_stage1", "gzsl_maclr", "fewshot1_maclr", "fewshot5_maclr")) for row in rows):
         metrics, stage1, out["training"]["maclr_stage1"] = train_stage(
-            "stage1", "pretrain", data, None, work_dir, args
+            "stage1", "pretrain", data, None, work_dir, args, num_updates=args.num_updates
         )
         out["rows"]["maclr_stage1"] = metrics
         log("maclr_stage1")
@@ -153,6 +153,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--max_length", type=int, default=128)
     parser.add_argument("--batch_size", type=int, default=32)
     parser.add_argument("--learning_rate", type=float, default=2e-5)
+    parser.add_argument("--num_updates", type=int, default=3, help="Stage I clusterings before the half (CPU).")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--work_dir", default="outputs/bench_maclr")
     parser.add_argument("--output", type=Path, default=RESULTS)

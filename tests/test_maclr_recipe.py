@@ -131,3 +131,11 @@ def test_push_and_load_from_the_hub(fake_hub, unique_repo_id, tmp_path):
 def test_bad_flags_are_one_line_errors(flag, value, message):
     with pytest.raises(ValueError, match=message):
         get_recipe("maclr").parse_args([flag, value])
+
+
+def test_labels_without_text_are_embedded_from_their_label_string():
+    from hf_xmc.data import LabelVocabulary
+    from hf_xmc.maclr.recipe import label_texts_of
+
+    vocabulary = LabelVocabulary.from_label_lists([["a", "b"]], texts={"a": "Alpha tag", "b": " "})
+    assert label_texts_of(vocabulary, "title") == ["Alpha tag", "b"]

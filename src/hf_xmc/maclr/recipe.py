@@ -49,11 +49,16 @@ TABLE_KEYS = ("P@1", "P@3", "P@5", "PSP@5_norm", "R@10", "R@100")
 
 
 def label_texts_of(vocabulary, mode: str) -> list[str]:
-    """The text each label is embedded from: its title, or title and description."""
+    """The text each label is embedded from: its title, or title and description. A label whose text is empty is
+    embedded from its label string (documented fallback; an embedding of nothing would match at random)."""
     titles = vocabulary.label_texts()
-    if mode == "title" or vocabulary.descriptions is None:
-        return titles
-    return [f"{title} {description}".strip() for title, description in zip(titles, vocabulary.descriptions)]
+    if mode != "title" and vocabulary.descriptions is not None:
+        titles = [f"{title} {description}".strip() for title, description in zip(titles, vocabulary.descriptions)]
+    texts = [text if text and text.strip() else label for text, label in zip(titles, vocabulary.labels)]
+    missing = sum(1 for text in titles if not (text and text.strip()))
+    if missing:
+        steps.log(f"MACLR: {missing} labels have no text; their label string is embedded instead")
+    return texts
 
 
 def own_id_exclusion(split, vocabulary, mode: str):
