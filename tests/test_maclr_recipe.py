@@ -139,3 +139,19 @@ def test_labels_without_text_are_embedded_from_their_label_string():
 
     vocabulary = LabelVocabulary.from_label_lists([["a", "b"]], texts={"a": "Alpha tag", "b": " "})
     assert label_texts_of(vocabulary, "title") == ["Alpha tag", "b"]
+
+
+def test_command_line_runs_a_stage(tiny_data, tiny_bert, tmp_path):
+    from hf_xmc.cli.main import main
+
+    code = main(
+        [
+            "train", "maclr", "--stage", "few-shot", "--few_shot_ratio", "0.5", "--dataset_name_or_path",
+            str(tiny_data), "--model_name_or_path", tiny_bert, "--pooling", "mean", "--output_dir",
+            str(tmp_path / "cli"), "--max_steps", "1", "--per_device_train_batch_size", "4", "--max_length", "16",
+            "--use_cpu", "--disable_tqdm", "true",
+        ]
+    )  # fmt: skip
+    assert code == 0
+    assert json.loads((tmp_path / "cli" / "maclr.json").read_text())["stage"] == "few-shot"
+    assert main(["train", "maclr", "--stage", "nope"]) == 2  # a bad flag: one line, exit code 2
