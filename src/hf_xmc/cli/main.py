@@ -11,7 +11,13 @@ import argparse
 import importlib
 import sys
 
-SUBCOMMAND_MODULES = ("hf_xmc.cli.data", "hf_xmc.cli.train", "hf_xmc.cli.hub", "hf_xmc.cli.pretrain")
+SUBCOMMAND_MODULES = (
+    "hf_xmc.cli.data",
+    "hf_xmc.cli.train",
+    "hf_xmc.cli.hub",
+    "hf_xmc.cli.pretrain",
+    "hf_xmc.cli.augment",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
