@@ -19,6 +19,7 @@ earlier ones); `python benchmarks/report.py` turns the file into the README tabl
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import platform
 import shlex
@@ -54,9 +55,12 @@ def recipe_arguments(recipe, args, output_dir: str, extra: list[str]):
         "--max_eval_samples", str(args.max_eval_samples), "--max_train_minutes", str(args.minutes),
         "--max_steps", str(budget_upper_bound_steps(args.minutes * 60)),
         "--output_dir", output_dir, "--save_strategy", "no", "--logging_steps", "50", "--report_to", "none",
-        "--disable_tqdm", "true", "--seed", str(args.seed), *extra,
+        "--disable_tqdm", "true", "--seed", str(args.seed),
     ]  # fmt: skip
-    return recipe.parser().parse_args_into_dataclasses(flags)
+    fields = {f.name for dtype in recipe.argument_dataclasses() for f in dataclasses.fields(dtype)}
+    if "compare_with_peers" in fields:
+        flags += ["--compare_with_peers", "false"]  # the benchmark fits the peers once, for every row
+    return recipe.parser().parse_args_into_dataclasses([*flags, *extra])
 
 
 def machine() -> dict:
@@ -217,6 +221,7 @@ def main() -> None:
         "machine": machine(),
         "measured_at": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "command": "python benchmarks/bench_quality.py " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
+        "note": None,  # a note of an earlier file (e.g. the converted run) does not describe this one
         "rows": {},
     }
     print(
