@@ -192,7 +192,9 @@ def test_head_tail_split_by_n_t_and_its_degenerate_thresholds():
 def test_eq4_masks_head_positives_but_keeps_every_negative():
     tail = torch.tensor([False, False, True, True])
     logits = torch.zeros(1, 4, requires_grad=True)
-    targets = torch.tensor([[1.0, 0.0, 1.0, 0.0]])  # a head positive, a head negative, a tail positive, a tail negative
+    targets = torch.tensor(
+        [[1.0, 0.0, 1.0, 0.0]]
+    )  # a head positive, a head negative, a tail positive, a tail negative
     MaskedAugmentationLoss(tail)(logits, targets).backward()
     gradient = logits.grad[0].tolist()
     assert gradient[0] == 0.0  # the head positive is masked
