@@ -2,8 +2,9 @@
 
 For each data kind, `--num_labels` label vectors of dimension `--dim` and `--num_queries` queries are drawn
 (seeded), every backend is built and queried for the top `--k`, and the script records the build time, the index
-memory (the faiss index's serialized size; the float32 matrix for exact), queries per second, and recall@k of the
-approximate top-k against the exact one. Data kinds:
+memory (the faiss index's serialized size; the float32 matrix for exact), queries per wall second and per CPU second
+of this process (the machine is shared: the speed-up over exact is taken from CPU time, the wall one is kept too),
+and recall@k of the approximate top-k against the exact one. Data kinds:
 
 - `gaussian`: i.i.d. N(0, 1) coordinates, L2-normalised. No structure at all: the worst case for any ANN index (an
   IVF cell or a graph neighbourhood says nothing about inner products), reported for honesty.
@@ -62,10 +63,12 @@ def index_bytes(index: LabelIndex) -> int:
     return int(faiss.serialize_index(index._faiss_index).size)
 
 
-def timed_search(index: LabelIndex, queries: np.ndarray, k: int) -> tuple[np.ndarray, float]:
-    start = time.perf_counter()
+def timed_search(index: LabelIndex, queries: np.ndarray, k: int) -> tuple[np.ndarray, float, float]:
+    """`(ids, wall seconds, CPU seconds)`. The machine is shared, so wall time depends on the other jobs; the CPU
+    time this process used is the stable measure of the work, and the speed-ups are computed from it."""
+    wall, cpu = time.perf_counter(), time.process_time()
     ids, _ = index.search(queries, k)
-    return ids, time.perf_counter() - start
+    return ids, time.perf_counter() - wall, time.process_time() - cpu
 
 
 def recall(approx: np.ndarray, exact: np.ndarray) -> float:
@@ -78,11 +81,12 @@ def bench_kind(kind: str, args) -> dict:
     print(f"[{kind}] data: {labels.shape} labels, {queries.shape} queries ({time.perf_counter() - started:.1f}s)")
     rows = {}
     exact = LabelIndex(labels)
-    exact_ids, seconds = timed_search(exact, queries, args.k)
+    exact_ids, seconds, cpu_seconds = timed_search(exact, queries, args.k)
     rows["exact"] = {
-        "build_s": 0.0, "memory_mb": index_bytes(exact) / 2**20, "qps": len(queries) / seconds, f"recall@{args.k}": 1.0,
+        "build_s": 0.0, "memory_mb": index_bytes(exact) / 2**20, "qps": len(queries) / seconds,
+        "queries_per_cpu_second": len(queries) / cpu_seconds, f"recall@{args.k}": 1.0,
     }  # fmt: skip
-    print(f"[{kind}] exact: {rows['exact']['qps']:.0f} q/s")
+    print(f"[{kind}] exact: {rows['exact']['qps']:.0f} q/s, {rows['exact']['queries_per_cpu_second']:.0f} q/cpu-s")
     deadline = started + args.minutes * 60
     configs = []
     if "hnsw" in args.backends:
@@ -103,15 +107,18 @@ def bench_kind(kind: str, args) -> dict:
                 index._faiss_index.hnsw.efSearch = value
             else:
                 index._faiss_index.nprobe = value
-            ids, seconds = timed_search(index, queries, args.k)
+            ids, seconds, cpu_seconds = timed_search(index, queries, args.k)
             name = f"{backend} ({', '.join(f'{a}={b}' for a, b in options.items())}, {knob}={value})"
-            rows[name] = {
+            row = {
                 "build_s": build, "memory_mb": index_bytes(index) / 2**20, "qps": len(queries) / seconds,
-                f"recall@{args.k}": recall(ids, exact_ids),
+                "queries_per_cpu_second": len(queries) / cpu_seconds, f"recall@{args.k}": recall(ids, exact_ids),
             }  # fmt: skip
-            rows[name]["speedup_vs_exact"] = rows[name]["qps"] / rows["exact"]["qps"]
-            print(f"[{kind}] {name}: build {build:.0f}s, {rows[name]['qps']:.0f} q/s "
-                  f"({rows[name]['speedup_vs_exact']:.1f}x exact), recall@{args.k} {rows[name][f'recall@{args.k}']:.3f}")  # fmt: skip
+            row["speedup_vs_exact"] = row["queries_per_cpu_second"] / rows["exact"]["queries_per_cpu_second"]
+            row["wall_speedup_vs_exact"] = row["qps"] / rows["exact"]["qps"]
+            rows[name] = row
+            print(f"[{kind}] {name}: build {build:.0f}s, {row['qps']:.0f} q/s, {row['speedup_vs_exact']:.1f}x exact "
+                  f"per CPU-second ({row['wall_speedup_vs_exact']:.1f}x wall), recall@{args.k} "
+                  f"{row[f'recall@{args.k}']:.3f}")  # fmt: skip
         del index
     return rows
 

@@ -19,7 +19,11 @@ def clustered_vectors(num: int, dim: int, seed: int) -> np.ndarray:
     return (centres[rng.integers(0, 50, num)] + 0.5 * rng.normal(size=(num, dim))).astype(np.float32)
 
 
-def test_exact_search_is_the_brute_force_ranking():
+@pytest.mark.parametrize("chunk_elements", [1 << 24, 256])  # one label block / many blocks merged
+def test_exact_search_is_the_brute_force_ranking(chunk_elements, monkeypatch):
+    import hf_xmc.maclr.retrieval as retrieval
+
+    monkeypatch.setattr(retrieval, "_CHUNK_ELEMENTS", chunk_elements)
     labels = clustered_vectors(300, 16, 0)
     queries = clustered_vectors(20, 16, 1)
     ids, scores = LabelIndex(labels).search(queries, k=7)

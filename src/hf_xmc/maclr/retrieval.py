@@ -10,8 +10,8 @@ index.save_pretrained("model/label_index"); LabelIndex.from_pretrained("model/la
 ```
 
 Backends (`backend=`):
-- `"exact"`: inner products against every label in chunks of queries (a `(chunk, L)` score block of at most
-  `_CHUNK_ELEMENTS` floats at a time), `torch.topk` per chunk. Exact; cost O(n * L * d).
+- `"exact"`: inner products of blocks of queries against blocks of labels (a score block of at most
+  `_CHUNK_ELEMENTS` floats at a time), `torch.topk` per block merged into a running top-k. Exact; O(n * L * d).
 - `"hnsw"`: `faiss.IndexHNSWFlat` (inner-product metric), approximate. Graph search: its cost grows ~log L, the
   index needs no training, and labels are added one by one, so new labels join without a rebuild.
 - `"ivf"`: `faiss.IndexIVFFlat` (inner product over `nlist` K-means cells, `nprobe` of them scanned); approximate,
@@ -42,6 +42,7 @@ LABEL_EMBEDDINGS_FILE = "label_embeddings.safetensors"
 FAISS_INDEX_FILE = "label_index.faiss"
 BACKENDS = ("exact", "hnsw", "ivf")
 _CHUNK_ELEMENTS = 1 << 24  # scores per exact-search block: 64 MB of float32
+_QUERY_BLOCK = 1024
 DEFAULT_BACKEND_KWARGS = {
     "hnsw": {"m": 32, "ef_construction": 80, "ef_search": 256},
     "ivf": {"nlist": None, "nprobe": 16},
@@ -241,16 +242,31 @@ class LabelIndex:
         return out_ids, out_scores
 
     def _exact_search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Blocked exact top-k: blocks of up to 1024 queries against blocks of labels (a score block of at most
+        `_CHUNK_ELEMENTS` floats), a running top-k merged per label block. Each label block is read once per
+        query block, so the cost is compute-bound matrix products, not repeated passes over all label vectors."""
         labels = torch.from_numpy(self.embeddings)
-        step = max(1, _CHUNK_ELEMENTS // len(self))
+        query_step = max(1, min(len(queries), _QUERY_BLOCK))
+        label_step = max(k, _CHUNK_ELEMENTS // query_step)
         ids = np.empty((len(queries), k), dtype=np.int64)
         scores = np.empty((len(queries), k), dtype=np.float32)
         with torch.inference_mode():
-            for start in range(0, len(queries), step):
-                block = torch.from_numpy(queries[start : start + step]) @ labels.T
-                top = block.topk(k, dim=1)
-                ids[start : start + step] = top.indices.numpy()
-                scores[start : start + step] = top.values.numpy()
+            for start in range(0, len(queries), query_step):
+                block_queries = torch.from_numpy(queries[start : start + query_step])
+                best_scores = best_ids = None
+                for offset in range(0, len(self), label_step):
+                    block = block_queries @ labels[offset : offset + label_step].T
+                    top = block.topk(min(k, block.shape[1]), dim=1)
+                    top_ids = top.indices + offset
+                    if best_scores is None:
+                        best_scores, best_ids = top.values, top_ids
+                        continue
+                    merged_scores = torch.cat([best_scores, top.values], dim=1)
+                    merged = merged_scores.topk(k, dim=1)
+                    best_scores = merged.values
+                    best_ids = torch.cat([best_ids, top_ids], dim=1).gather(1, merged.indices)
+                ids[start : start + query_step] = best_ids.numpy()
+                scores[start : start + query_step] = best_scores.numpy()
         return ids, scores
 
     def search_texts(

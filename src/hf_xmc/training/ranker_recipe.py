@@ -255,7 +255,8 @@ class RankerRecipe(MethodRecipe):
 
     # -------------------------------------------------------------------------------------------- the training
     def build_trainer(self, *, model, tokenizer, collator, train_dataset, eval_dataset, vocabulary, data_args,
-                      training_args, callbacks):  # fmt: skip
+                      training_args, callbacks, exclude=None):  # fmt: skip
+        # `exclude`: the evaluated documents' filter pairs; the ranker's candidates are its own top-k (no extra ones)
         return RankerTrainer(
             model=model,
             args=training_args,
@@ -269,6 +270,7 @@ class RankerRecipe(MethodRecipe):
                 num_train_docs=vocabulary.num_train_docs,
                 propensity=data_args.propensity,
                 label_format="ids",
+                exclude=exclude,
             ),
             preprocess_logits_for_metrics=keep_top_k_ids,
             callbacks=callbacks,
