@@ -37,11 +37,12 @@ RESULTS = Path(__file__).resolve().parent / "results"
 DEFAULT_DATASET = "/work/shared/data/deps-dev"
 REPORTED = ("P@1", "P@3", "P@5", "PSP@1_norm", "PSP@3_norm", "PSP@5_norm", "coverage@5")
 ROWS = ("peers", "aplc", "aplc_label_text", "ranker")
-# fusion feature subsets of the ranker's rows: (row name, features)
+# the ranker's fusion refitted on its held-out split: (row name, features, objective)
 RANKER_ABLATIONS = (
-    ("shortlist re-ranking: classifier logit over the shortlist", "classifier_logit"),
-    ("sparse + dense fusion (no classifier)", "sparse_score,in_sparse_shortlist,dense_similarity"),
-    ("full model: classifier + sparse + dense + prior", "all"),
+    ("shortlist re-ranking: classifier logit over the shortlist", "classifier_logit", "listwise"),
+    ("sparse + dense fusion (no classifier)", "sparse_score,in_sparse_shortlist,dense_similarity", "listwise"),
+    ("full model, pointwise (logistic) fusion", "all", "pointwise"),
+    ("full model: classifier + sparse + dense + prior", "all", "listwise"),
 )
 
 
@@ -94,11 +95,15 @@ def run_aplc(args, label_text: bool, log) -> dict:
         ]  # fmt: skip
         if label_text:
             flags.append("--init_label_weights_from_text")
+            if args.label_embeddings_cache:
+                flags += ["--label_embeddings_cache", args.label_embeddings_cache]
         start = time.perf_counter()
         result = APLC_RECIPE.run(*APLC_RECIPE.parse_args(flags))
         seconds = time.perf_counter() - start
         model = APLC_RECIPE.load_saved(Path(output_dir))
-        return metrics_row(result["metrics"], seconds, model_mb=round(model_mb(model)), global_step=result["global_step"])
+        return metrics_row(
+            result["metrics"], seconds, model_mb=round(model_mb(model)), global_step=result["global_step"]
+        )
 
 
 def evaluate_ranker(recipe, examples, data_args, vocabulary, batch_size: int = 64):
@@ -146,8 +151,9 @@ def run_ranker(args, examples, vocabulary, log) -> dict:
         state["collator"] = ShortlistRankerCollator(state["tokenizer"], len(vocabulary), data_args.max_length)
         size = round(model_mb(model))
         log(f"ranker trained and evaluated in {seconds:.0f} s; shortlist: {result['ranker'].get('shortlist')}")
-        for name, features in RANKER_ABLATIONS:
+        for name, features, objective in RANKER_ABLATIONS:
             state["model_args"].fusion_features = features
+            state["model_args"].fusion_objective = objective
             weights = RANKER_RECIPE.fit_fusion(model, state["collator"], data_args, 64)
             metrics = evaluate_ranker(RANKER_RECIPE, examples, data_args, vocabulary)
             rows[f"ranker — {name}"] = metrics_row(metrics, seconds, model_mb=size, fusion=weights)

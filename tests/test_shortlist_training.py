@@ -123,20 +123,33 @@ def test_collator_refuses_a_shortlist_outside_the_label_space():
         collator([{"text": "python web", "labels": [1], "candidate_ids": [7]}])
 
 
-def test_fusion_weighs_the_informative_feature_and_zeroes_the_unused_ones():
+@pytest.mark.parametrize("objective", ["listwise", "pointwise"])
+def test_fusion_weighs_the_informative_feature_and_zeroes_the_unused_ones(objective):
     rng = np.random.default_rng(0)
+    documents = np.repeat(np.arange(200), 20)  # 200 documents, 20 candidates each
     features = rng.normal(size=(4000, len(FUSION_FEATURES))).astype(np.float32)
     sparse = FUSION_FEATURES.index("sparse_score")
     targets = features[:, sparse] + 0.3 * rng.normal(size=4000) > 1.0
     model = ShortlistRanker(ShortlistRankerConfig(encoder=BertConfig(vocab_size=10, **TINY_ENCODER).to_dict()))
-    weights = fit_fusion(model, features, targets, use_features=["sparse_score", "dense_similarity"])
+    use = ["sparse_score", "dense_similarity"]
+    weights = fit_fusion(model, features, targets, use, documents=documents, objective=objective)
     assert weights["sparse_score"] > 5 * abs(weights["dense_similarity"])
     assert weights["classifier_logit"] == 0.0 and weights["label_log_prior"] == 0.0
     assert float(model.fusion.weight[sparse].detach()) == pytest.approx(weights["sparse_score"])
+    # the fused score is a calibrated probability: about as many gold labels as sigmoid(score) predicts
+    scores = torch.sigmoid(model.fusion(torch.as_tensor(features))).detach().numpy()
+    assert abs(scores.sum() - targets.sum()) < 0.15 * targets.sum()
     with pytest.raises(ValueError, match="cannot be fitted"):
-        fit_fusion(model, features, np.ones(4000, dtype=bool))
+        fit_fusion(model, features, np.ones(4000, dtype=bool), documents=documents, objective=objective)
     with pytest.raises(ValueError, match="subset"):
-        fit_fusion(model, features, targets, use_features=["tf_idf"])
+        fit_fusion(model, features, targets, use_features=["tf_idf"], documents=documents, objective=objective)
+
+
+def test_listwise_fusion_needs_to_know_each_candidates_document():
+    model = ShortlistRanker(ShortlistRankerConfig(encoder=BertConfig(vocab_size=10, **TINY_ENCODER).to_dict()))
+    features = np.random.default_rng(0).normal(size=(10, len(FUSION_FEATURES)))
+    with pytest.raises(ValueError, match="needs `documents`"):
+        fit_fusion(model, features, np.arange(10) < 3)
 
 
 @needs_napkinxc

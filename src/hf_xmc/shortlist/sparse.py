@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..baselines import PEERS, SparsePeer, tfidf_vectorizer
+from ..baselines import PEERS, SparsePeer, quiet_native_output, tfidf_vectorizer
 from ..data.errors import XMCInputError
 from ..data.vocabulary import LabelVocabulary
 
@@ -117,7 +117,8 @@ class SparseShortlister:
         if self.peer.algorithm == "napkinxc-plt":
             shutil.copytree(Path(self.peer.model.get_params()["output"]), tree)  # PLT keeps its files there
         else:
-            self.peer.model.save(str(tree))
+            with quiet_native_output():  # omikuji logs every file it writes
+                self.peer.model.save(str(tree))
         config = {
             "algorithm": self.peer.algorithm,
             "num_labels": self.num_labels,
@@ -156,7 +157,8 @@ class SparseShortlister:
         else:
             import omikuji
 
-            peer.model = omikuji.Model.load(str(tree))
+            with quiet_native_output():
+                peer.model = omikuji.Model.load(str(tree))
         shortlister = cls(
             peer, config["label_space_fingerprint"], config["num_labels"], config.get("shortlist_size", 100)
         )

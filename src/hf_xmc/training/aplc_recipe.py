@@ -75,6 +75,10 @@ class APLCModelArguments(XMCModelArguments):
         default=False,
         metadata={"help": "Start the APLC head from the encoded label texts (hf_xmc.shortlist; encoder models only)."},
     )
+    label_embeddings_cache: str | None = field(
+        default=None,
+        metadata={"help": "A .pt file caching the encoded label texts (with --init_label_weights_from_text)."},
+    )
 
 
 @dataclass
@@ -174,7 +178,9 @@ class APLCRecipe(MethodRecipe):
         if model_args.init_label_weights_from_text:
             from ..shortlist.label_text import init_aplc_from_label_text
 
-            init_aplc_from_label_text(model, self.base_model_path(model_args), vocabulary)
+            init_aplc_from_label_text(
+                model, self.base_model_path(model_args), vocabulary, cache_file=model_args.label_embeddings_cache
+            )
         return model
 
     def check_vocabulary(self, vocabulary):

@@ -27,7 +27,7 @@ from ..hub.inference import RankedLabel
 from ..metrics import make_compute_metrics
 from ..models.shortlist_ranker import FUSION_FEATURES, ShortlistRanker
 from ..shortlist.collator import CANDIDATE_IDS, CANDIDATE_SCORES, DOCUMENT_EMBEDDINGS, ShortlistRankerCollator
-from ..shortlist.fusion import collect_candidate_features, fit_fusion
+from ..shortlist.fusion import FUSION_OBJECTIVES, collect_candidate_features, fit_fusion
 from ..shortlist.label_text import embed_texts, init_ranker_from_label_text
 from ..shortlist.sparse import SPARSE_SHORTLIST_FOLDER, SparseShortlister
 from .arguments import RecipeTrainingArguments, XMCDataArguments, XMCModelArguments
@@ -76,6 +76,10 @@ class RankerModelArguments(XMCModelArguments):
     freeze_encoder: bool = field(
         default=True, metadata={"help": "Keep the encoder frozen and train the classifier on cached embeddings."}
     )
+    fusion_objective: str = field(
+        default="listwise",
+        metadata={"help": "listwise (each document's gold labels against its shortlist) or pointwise (logistic)."},
+    )
     fusion_features: str = field(
         default="all", metadata={"help": f"Comma-separated subset of {', '.join(FUSION_FEATURES)}, or all."}
     )
@@ -91,6 +95,8 @@ class RankerModelArguments(XMCModelArguments):
             raise ValueError(
                 "no shortlist source: set --sparse_model or a positive --classifier/--dense_shortlist_size"
             )
+        if self.fusion_objective not in FUSION_OBJECTIVES:
+            raise ValueError(f"--fusion_objective must be one of {FUSION_OBJECTIVES}, got {self.fusion_objective!r}")
         names = self.fusion_feature_names()
         unknown = [name for name in names if name not in FUSION_FEATURES]
         if unknown or not names:
@@ -108,7 +114,7 @@ class RankerTrainingArguments(RecipeTrainingArguments):
 
     output_dir: str | None = field(default="hf-xmc-ranker-debtags", metadata={"help": "Where the model goes."})
     num_train_epochs: float = field(default=10.0, metadata={"help": "Training epochs."})
-    per_device_train_batch_size: int = field(default=128, metadata={"help": "Batch size per device (train)."})
+    per_device_train_batch_size: int = field(default=512, metadata={"help": "Batch size per device (train)."})
     per_device_eval_batch_size: int = field(default=64, metadata={"help": "Batch size per device (eval)."})
     learning_rate: float = field(default=2e-5, metadata={"help": "Learning rate of the encoder (when trained)."})
     learning_rate_classifier: float = field(default=1e-2, metadata={"help": "Learning rate of the classifier."})
@@ -297,13 +303,18 @@ class RankerRecipe(MethodRecipe):
     def fit_fusion(self, model, collator, data_args, batch_size: int) -> dict:
         """Fits the fusion on the held-out split; returns the weights (also kept in `state["fusion"]`)."""
         split = self.state["fusion_split"]
-        inputs = self._model_inputs(
-            split, self.state["tokenizer"], data_args, embed=self.state["model_args"].freeze_encoder
+        if "fusion_candidates" not in self.state:  # features of a fixed model: refits (other feature sets) reuse them
+            inputs = self._model_inputs(
+                split, self.state["tokenizer"], data_args, embed=self.state["model_args"].freeze_encoder
+            )
+            batches = (collator([inputs[i] for i in range(start, min(start + batch_size, len(inputs)))])
+                       for start in range(0, len(inputs), batch_size))  # fmt: skip
+            self.state["fusion_candidates"] = collect_candidate_features(model, batches)
+        features, targets, documents = self.state["fusion_candidates"]
+        model_args = self.state["model_args"]
+        weights = fit_fusion(
+            model, features, targets, model_args.fusion_feature_names(), documents, model_args.fusion_objective
         )
-        batches = (collator([inputs[i] for i in range(start, min(start + batch_size, len(inputs)))])
-                   for start in range(0, len(inputs), batch_size))  # fmt: skip
-        features, targets, _ = collect_candidate_features(model, batches)
-        weights = fit_fusion(model, features, targets, self.state["model_args"].fusion_feature_names())
         self.state["fusion"] = {"weights": weights, "num_docs": len(split), "num_candidates": int(len(targets))}
         log(
             f"fusion fitted on {len(split):,} held-out documents: "
