@@ -20,7 +20,14 @@ from hf_xmc.xda.masked_loss import (
     head_tail_split,
 )
 from hf_xmc.xda.masking import DocumentTooShortError, MaskedDocument, mask_document, sentinel_ids, split_fills
-from hf_xmc.xda.prompt_tuning import add_prefix_adapter, decode, encode_pairs, load_prefix_model, train_prefix
+from hf_xmc.xda.prompt_tuning import (
+    SpanFormat,
+    add_prefix_adapter,
+    decode,
+    encode_pairs,
+    load_prefix_model,
+    train_prefix,
+)
 
 TEXT = "a small tool to convert audio files between many formats with a simple command line interface for users"
 
@@ -124,6 +131,21 @@ def test_prefix_tuning_trains_only_the_prefix_and_lowers_the_fill_loss(tmp_path)
     assert torch.equal(decode(reloaded, batch["input_ids"], batch["attention_mask"], 10), expected)
     via_helper = load_prefix_model(str(tmp_path / "adapter"), str(tiny_t5_folder()))
     assert torch.equal(decode(via_helper, batch["input_ids"], batch["attention_mask"], 10), expected)
+
+
+def test_the_span_format_gives_every_span_a_fill_in_sentinel_order():
+    tokenizer = AutoTokenizer.from_pretrained(tiny_t5_folder())
+    sentinels = sentinel_ids(tokenizer)
+    documents = _sources()
+    batch = encode_pairs(tokenizer, [d.source(range(len(d.spans))) for d in documents], None, 128, 1)
+    num_spans = torch.tensor([len(d.spans) for d in documents])
+    span_format = SpanFormat(num_spans, sentinels, tokenizer.eos_token_id, tokenizer.pad_token_id, max_span_tokens=3)
+    sequences = decode(_tiny_prefix_model(), batch["input_ids"], batch["attention_mask"], 60, span_format=span_format)
+    for generated, count in zip(sequences.tolist(), num_spans.tolist()):
+        opened = [token for token in generated if token in sentinels]
+        assert opened == sentinels[:count] and tokenizer.eos_token_id in generated
+        fills = split_fills(generated, count, sentinels, tokenizer)
+        assert all(fills) and len(fills) == count
 
 
 # -------------------------------------------------------------------------------------------------- augmentation

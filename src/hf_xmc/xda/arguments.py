@@ -107,6 +107,13 @@ class GenerateArguments:
     temperature: float = field(default=1.0, metadata={"help": "Sampling temperature."})
     top_p: float = field(default=0.9, metadata={"help": "Nucleus sampling: smallest set of tokens with this mass."})
     max_new_tokens: int = field(default=96, metadata={"help": "Generated tokens per round at most."})
+    max_span_tokens: int = field(
+        default=8,
+        metadata={
+            "help": "Keep decoding in T5's span format (each sentinel in order, every span at least one and at most "
+            "this many tokens); 0: unconstrained (a weak T5 then often fills nothing)."
+        },
+    )
     generate_batch_size: int = field(default=32, metadata={"help": "Documents per generation batch."})
     no_prompt: bool = field(
         default=False, metadata={"help": "Fill with the plain T5 (the 'w/o Prompt' ablation; skips prompt-tune)."}
@@ -127,8 +134,8 @@ class GenerateArguments:
                              f"{self.spans_per_round}")  # fmt: skip
         if self.temperature <= 0 or not 0 < self.top_p <= 1:
             raise ValueError(f"--temperature must be > 0 and --top_p in (0, 1], got {self.temperature}, {self.top_p}")
-        if self.max_new_tokens < 2 or self.generate_batch_size < 1:
-            raise ValueError("--max_new_tokens must be >= 2 and --generate_batch_size >= 1")
+        if self.max_new_tokens < 2 or self.generate_batch_size < 1 or self.max_span_tokens < 0:
+            raise ValueError("--max_new_tokens must be >= 2, --generate_batch_size >= 1, --max_span_tokens >= 0")
 
 
 @dataclass

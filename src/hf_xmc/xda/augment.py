@@ -23,12 +23,12 @@ import torch
 from tqdm.auto import tqdm
 
 from .masking import DocumentTooShortError, MaskedDocument, mask_document, sentinel_ids, split_fills
-from .prompt_tuning import decode, encode_pairs
+from .prompt_tuning import SpanFormat, decode, encode_pairs
 
 
 def _fill_batch(model, tokenizer, documents: list[MaskedDocument], orders: list[list[int]], *, spans_per_round: int,
                 max_source_length: int, max_new_tokens: int, sampling: bool, temperature: float, top_p: float,
-                generator: torch.Generator | None, sentinels: list[int]) -> int:  # fmt: skip
+                generator: torch.Generator | None, sentinels: list[int], max_span_tokens: int) -> int:  # fmt: skip
     """Fill every span of `documents` round by round; returns the rounds run."""
     rounds = 0
     while True:
@@ -42,8 +42,12 @@ def _fill_batch(model, tokenizer, documents: list[MaskedDocument], orders: list[
             return rounds
         batch = encode_pairs(tokenizer, [document.source(chosen) for document, chosen in work], None,
                              max_source_length, 1)  # fmt: skip
+        span_format = None
+        if max_span_tokens:
+            span_format = SpanFormat(torch.tensor([len(chosen) for _, chosen in work]), sentinels,
+                                     tokenizer.eos_token_id, tokenizer.pad_token_id, max_span_tokens)  # fmt: skip
         sequences = decode(model, batch["input_ids"], batch["attention_mask"], max_new_tokens, sampling, temperature,
-                           top_p, generator)  # fmt: skip
+                           top_p, generator, span_format)  # fmt: skip
         for (document, chosen), generated in zip(work, sequences.tolist()):
             document.apply(chosen, split_fills(generated, len(chosen), sentinels, tokenizer))
         rounds += 1
@@ -66,6 +70,7 @@ def augment_documents(
     temperature: float = 1.0,
     top_p: float = 0.9,
     max_new_tokens: int = 96,
+    max_span_tokens: int = 8,
     max_source_length: int = 256,
     batch_size: int = 32,
     minutes: float | None = None,
@@ -121,7 +126,8 @@ def augment_documents(
         orders = [rng.permutation(len(document.spans)).tolist() for document in documents]
         rounds += _fill_batch(model, tokenizer, documents, orders, spans_per_round=spans_per_round,
                               max_source_length=max_source_length, max_new_tokens=max_new_tokens, sampling=sampling,
-                              temperature=temperature, top_p=top_p, generator=generator, sentinels=sentinels)  # fmt: skip
+                              temperature=temperature, top_p=top_p, generator=generator, sentinels=sentinels,
+                              max_span_tokens=max_span_tokens)  # fmt: skip
         for source_id, ids, copies in chunk:
             original = " ".join(copies[0].words)
             for copy_index, document in enumerate(copies):

@@ -6,7 +6,7 @@ writes `adapter_config.json` + `adapter_model.safetensors`, `PeftModel.from_pret
 and `push_to_hub` pushes it. Only the prefix trains; every T5 weight stays as it was.
 
 PEFT hands the prefix to T5 as `past_key_values`; `generate()` of the installed versions may start from its own empty
-cache and silently drop it, so `fill_masked` decodes with its own loop: the encoder runs once, the decoder's cache
+cache and silently drop it, so `decode` with its own loop: the encoder runs once, the decoder's cache
 starts from the adapter's prefix (`PeftModel.get_prompt`), and each step feeds the last token. It gives exactly the
 logits of a teacher-forced `PeftModel` forward over the decoded sequence (tested).
 """
@@ -190,6 +190,54 @@ def _next_tokens(logits: torch.Tensor, sampling: bool, temperature: float, top_p
     return order.gather(-1, choice)[:, 0]
 
 
+class SpanFormat:
+    """Keeps decoding in T5's span format: `<extra_id_0> words <extra_id_1> words ... </s>`, every span non-empty.
+
+    At each step a row may only emit: its next sentinel (first, and after at least one word of the current span), a
+    word (not right after the start), or EOS once every span has a word. A span reaching `max_span_tokens` tokens
+    moves on. A weakly trained T5 otherwise tends to emit sentinels only, which would leave every span empty.
+
+    Args:
+        num_spans (`torch.Tensor` of shape `(batch,)`): sentinels in each row's source.
+        sentinels (`Sequence[int]`): ids of `<extra_id_0..99>`.
+        eos_token_id, pad_token_id (`int`)
+        max_span_tokens (`int`): most tokens generated for one span.
+    """
+
+    def __init__(self, num_spans: torch.Tensor, sentinels: Sequence[int], eos_token_id: int, pad_token_id: int,
+                 max_span_tokens: int = 16):  # fmt: skip
+        self.num_spans = num_spans.long()
+        self.sentinels = torch.as_tensor(list(sentinels), dtype=torch.long)
+        self.eos, self.pad = eos_token_id, pad_token_id
+        self.max_span_tokens = max_span_tokens
+        self.opened = torch.zeros_like(self.num_spans)  # sentinels emitted so far
+        self.in_span = torch.zeros_like(self.num_spans)  # tokens of the current span
+
+    def mask(self, logits: torch.Tensor) -> torch.Tensor:
+        """`logits` with the tokens the format forbids at this step set to -inf."""
+        blocked = torch.zeros_like(logits, dtype=torch.bool)
+        blocked[:, self.sentinels] = True
+        blocked[:, self.pad] = True
+        rows = torch.arange(logits.shape[0])
+        next_sentinel = self.sentinels[self.opened.clamp(max=len(self.sentinels) - 1)]
+        may_open = (self.opened < self.num_spans) & ((self.opened == 0) | (self.in_span > 0))
+        must_open = may_open & ((self.opened == 0) | (self.in_span >= self.max_span_tokens))
+        all_open = (self.opened >= self.num_spans) & (self.in_span > 0)
+        must_end = all_open & (self.in_span >= self.max_span_tokens)
+        blocked[rows[may_open], next_sentinel[may_open]] = False
+        blocked[:, self.eos] = ~all_open
+        forced = must_open | must_end
+        blocked[forced] = True
+        blocked[rows[must_open], next_sentinel[must_open]] = False
+        blocked[rows[must_end], self.eos] = False
+        return logits.masked_fill(blocked, float("-inf"))
+
+    def update(self, tokens: torch.Tensor) -> None:
+        is_sentinel = torch.isin(tokens, self.sentinels)
+        self.opened = self.opened + is_sentinel.long()
+        self.in_span = torch.where(is_sentinel, torch.zeros_like(self.in_span), self.in_span + 1)
+
+
 @torch.no_grad()
 def decode(
     model,
@@ -200,6 +248,7 @@ def decode(
     temperature: float = 1.0,
     top_p: float = 1.0,
     generator: torch.Generator | None = None,
+    span_format: SpanFormat | None = None,
 ) -> torch.Tensor:
     """Greedy or nucleus-sampled decoding that keeps a PEFT prefix (or none, for a plain T5).
 
@@ -207,6 +256,7 @@ def decode(
         model (`PeftModel` or `T5ForConditionalGeneration`)
         input_ids, attention_mask (`torch.Tensor` of shape `(batch, source_length)`)
         max_new_tokens (`int`): decoding stops there or when every row produced EOS.
+        span_format (`SpanFormat`, *optional*): restrict each step to what T5's span format allows.
 
     Returns:
         `torch.LongTensor` of shape `(batch, 1 + generated)`: the decoder start token, then the generated tokens
@@ -228,8 +278,13 @@ def decode(
             return_dict=True,
         )
         cache = output.cache
-        tokens = _next_tokens(output.logits[:, -1], sampling, temperature, top_p, generator)
+        logits = output.logits[:, -1]
+        if span_format is not None:
+            logits = span_format.mask(logits)
+        tokens = _next_tokens(logits, sampling, temperature, top_p, generator)
         tokens = tokens.masked_fill(done, config.pad_token_id)
+        if span_format is not None:
+            span_format.update(tokens)
         sequences = torch.cat([sequences, tokens[:, None]], dim=1)
         done |= tokens == config.eos_token_id
         if bool(done.all()):
@@ -238,6 +293,7 @@ def decode(
 
 
 __all__ = [
+    "SpanFormat",
     "add_prefix_adapter",
     "decode",
     "encode_pairs",
