@@ -7,6 +7,7 @@ Tiny random BERTs on a tiny LF data set: the whole file runs in well under a min
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from functools import partial
@@ -251,3 +252,97 @@ def test_a_missing_peer_library_names_what_to_install(monkeypatch):
     monkeypatch.setattr(baselines.importlib, "import_module", partial(no_omikuji))
     with pytest.raises(baselines.PeerNotInstalledError, match="omikuji is not installed: `pip install omikuji`"):
         baselines.SparsePeer("omikuji-bonsai").fit(["a b", "b c"], [[0], [1]], 2)
+
+
+# ------------------------------------------------------------------------------- LF filter pairs in the evaluation
+def add_filter_files(folder, test_pairs, train_pairs=()):
+    """An LF folder's `filter_labels_{test,train}.txt` (one `doc_index lbl_index` pair a line)."""
+    for split, pairs in (("test", test_pairs), ("train", train_pairs)):
+        (folder / f"filter_labels_{split}.txt").write_text("".join(f"{doc} {label}\n" for doc, label in pairs))
+    return folder
+
+
+def test_the_chosen_examples_keep_their_rows_so_per_row_data_follows_them(tiny):
+    import numpy as np
+    from transformers import HfArgumentParser
+
+    from hf_xmc.data import load_xmc_dataset
+    from hf_xmc.training.arguments import XMCDataArguments
+    from hf_xmc.training.recipe_steps import select_examples
+
+    data, _ = tiny
+    xmc = load_xmc_dataset(data)
+    (data_args,) = HfArgumentParser(XMCDataArguments).parse_args_into_dataclasses(
+        ["--max_train_samples", "30", "--max_eval_samples", "10", "--decision_validation_size", "12"]
+    )
+    examples = select_examples(xmc, data_args, seed=7)
+    for name in ("train", "eval", "decision"):
+        split, rows = examples["rows"][name]
+        assert examples[name]["uid"] == [xmc.splits[split]["uid"][int(row)] for row in rows]
+    # the same documents as the seeded shuffles the recipe always drew
+    shuffled = xmc.splits["train"].shuffle(seed=7)
+    assert examples["decision"]["uid"] == shuffled["uid"][:12]
+    assert examples["train"]["uid"] == shuffled.select(range(12, 96)).shuffle(seed=7)["uid"][:30]
+    assert examples["eval"]["uid"] == xmc.splits["test"].shuffle(seed=7)["uid"][:10]
+    assert len(np.intersect1d(examples["rows"]["train"][1], examples["rows"]["decision"][1])) == 0
+
+
+def test_the_evaluation_leaves_out_the_filter_pairs_unless_told_not_to(tiny, tmp_path, capsys):
+    from hf_xmc.data import load_xmc_dataset
+    from hf_xmc.metrics import compute_xmc_metrics
+    from hf_xmc.training.aplc_recipe import APLC_RECIPE
+
+    data, encoder = tiny
+    folder = tmp_path / "lf"
+    shutil.copytree(data, folder)
+    # the most frequent label (lbl line 0) of every test document, and of a few training documents
+    add_filter_files(folder, [(doc, 0) for doc in range(24)], [(doc, 0) for doc in range(0, 96, 3)])
+    xmc = load_xmc_dataset(folder)
+    # what the recipe evaluates: 16 of the 24 test documents, drawn by the seeded shuffle; their rows of the mask
+    test_uids = xmc.splits["test"]["uid"]
+    evaluated = xmc.splits["test"].shuffle(seed=42).select(range(16))
+    mask = xmc.filter_pairs["test"][[test_uids.index(uid) for uid in evaluated["uid"]]]
+    assert mask.nnz == 16
+    references = [list(labels) for labels in evaluated["labels"]]
+
+    def run(*extra):
+        flags = tiny_flags(folder, encoder, tmp_path / f"run{len(extra)}", "--max_steps", "12", "--seed", "42",
+                           "--max_eval_samples", "16", "--save_strategy", "no", *extra)  # fmt: skip
+        return APLC_RECIPE.run(*APLC_RECIPE.parse_args(flags))
+
+    filtered = run()
+    assert "leave 16 filter pairs (test filter file) out of the evaluation" in capsys.readouterr().out
+    ranking = filtered["eval_top_k"][0]  # the saved model's own top-20 of the evaluated documents
+    num_labels = len(xmc.vocabulary)
+    expected = compute_xmc_metrics(ranking, references, num_labels=num_labels, exclude=mask)
+    for key in ("P@1", "P@3", "nDCG@5"):
+        assert filtered["metrics"][key] == pytest.approx(expected[key])
+    assert filtered["excluded_filter_pairs"] == 16
+
+    unfiltered = run("--apply_filter_labels", "false")
+    assert "keep the test filter pairs" in capsys.readouterr().out
+    plain = compute_xmc_metrics(unfiltered["eval_top_k"][0], references, num_labels=num_labels)
+    assert unfiltered["metrics"]["P@1"] == pytest.approx(plain["P@1"]) != pytest.approx(expected["P@1"])
+    assert unfiltered["excluded_filter_pairs"] == 0
+    # the decision F1s are measured on the same pairs as P@k
+    assert unfiltered["metrics"]["micro_f1@0.5"] != pytest.approx(filtered["metrics"]["micro_f1@0.5"])
+
+
+def test_the_peers_leave_out_the_same_pairs():
+    import scipy.sparse as sp
+
+    from hf_xmc.baselines import evaluate_peers
+    from hf_xmc.data import LabelVocabulary
+    from hf_xmc.metrics import compute_xmc_metrics
+
+    texts = [f"{word} {word} filler {i}" for i in range(30) for word in ("alpha", "beta", "gamma")]
+    labels = [[0] if "alpha" in t else [1] if "beta" in t else [2, 0] for t in texts]
+    vocabulary = LabelVocabulary(["a", "b", "c"], counts=[60, 30, 30], num_train_docs=90)
+    tests, references = ["gamma gamma", "alpha", "beta"], [[2, 0], [0], [1]]
+    exclude = sp.csr_matrix(([1.0, 1.0], ([0, 1], [2, 0])), shape=(3, 3))  # the best label of the first two
+    peers = evaluate_peers(texts, labels, tests, references, vocabulary, k=5, algorithms=("napkinxc-plt",),
+                           exclude=exclude, print_fn=lambda line: None)  # fmt: skip
+    peer = peers["napkinXC PLT (TF-IDF)"]
+    expected = compute_xmc_metrics(peer["top_k"][0], references, num_labels=3, exclude=exclude)
+    unfiltered = compute_xmc_metrics(peer["top_k"][0], references, num_labels=3)
+    assert peer["metrics"]["P@1"] == pytest.approx(expected["P@1"]) != pytest.approx(unfiltered["P@1"])

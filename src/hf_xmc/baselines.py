@@ -194,8 +194,14 @@ def evaluate_peers(
     decision_texts: list[str] | None = None,
     decision_references=None,
     print_fn=None,
+    exclude=None,
+    decision_exclude=None,
 ) -> dict[str, dict]:
     """Fit each installed peer on the training texts and evaluate it like an hf-xmc model.
+
+    `exclude` / `decision_exclude` (CSR `(n, L)`, rows aligned with `eval_texts` / `decision_texts`, *optional*):
+    document-label pairs left out of the evaluation / the threshold tuning, as the recipe leaves out an LF set's
+    filter pairs (`compute_xmc_metrics(..., exclude=...)`); the peers then rank that many more candidates.
 
     Returns:
         `{display name: {"metrics", "train_seconds", "eval_docs_per_second", "top_k": (ids, scores)}}`; a peer
@@ -203,6 +209,7 @@ def evaluate_peers(
         the metrics include micro/macro F1 at 0.5 and at thresholds tuned on those documents.
     """
     from .metrics import compute_xmc_metrics
+    from .metrics.trainer import num_extra_candidates
 
     log = print_fn or (lambda line: print(line, flush=True))
     start = time.perf_counter()
@@ -222,7 +229,7 @@ def evaluate_peers(
         peer.fit_features(train_x, train_labels, len(vocabulary))
         train_seconds = time.perf_counter() - start + feature_seconds
         start = time.perf_counter()
-        ids, scores = peer.predict_top_k_features(eval_x, min(k, len(vocabulary)))
+        ids, scores = peer.predict_top_k_features(eval_x, min(k + num_extra_candidates(exclude), len(vocabulary)))
         eval_seconds = time.perf_counter() - start
         metrics = compute_xmc_metrics(
             ids,
@@ -231,14 +238,16 @@ def evaluate_peers(
             num_train_docs=vocabulary.num_train_docs,
             propensity=propensity,
             num_labels=len(vocabulary),
+            exclude=exclude,
         )
         if decision_x is not None:
             from .training.recipe_steps import tune_decisions
 
             decision_ids, decision_scores = peer.predict_top_k_features(decision_x, ids.shape[1])
             _, decision = tune_decisions(
-                decision_ids, decision_scores, decision_references, ids, scores, eval_references, len(vocabulary)
-            )
+                decision_ids, decision_scores, decision_references, ids, scores, eval_references, len(vocabulary),
+                decision_exclude=decision_exclude, eval_exclude=exclude,
+            )  # fmt: skip
             metrics.update({key: value for key, value in decision.items() if "f1" in key})
         results[peer.display_name] = {
             "metrics": metrics,

@@ -59,6 +59,7 @@ def evaluate_generated_labels(
     vocabulary,
     k: Sequence[int] = (1, 3, 5),
     propensity: str | None = "default",
+    exclude=None,
 ) -> dict[str, float]:
     """Set, ranking and generation metrics of generated labels.
 
@@ -68,6 +69,8 @@ def evaluate_generated_labels(
         vocabulary (`LabelVocabulary`): gives the label space and the training counts (tail groups, propensities).
         k (`Sequence[int]`): ranking cut-offs.
         propensity (`str`, *optional*): PSP preset (`"default"`, `"wiki"`, `"amazon"`).
+        exclude (*optional*): per document, pairs left out of the set and ranking metrics (an LF set's filter
+            pairs, rows aligned), as in `compute_xmc_metrics`.
 
     Returns:
         `dict[str, float]`: `micro_f1`, `macro_f1`, `micro_precision`, `micro_recall`, `macro_f1_0shot`,
@@ -80,6 +83,7 @@ def evaluate_generated_labels(
     counts = np.asarray(vocabulary.counts)
     references = [list(row) for row in references]
     common = {"label_counts": counts, "num_train_docs": vocabulary.num_train_docs, "propensity": propensity}
+    common["exclude"] = exclude
     sets = compute_xmc_metrics(
         _prediction_ids(generated, num_labels, by_score=False), references, k=list(k), average="set", **common
     )

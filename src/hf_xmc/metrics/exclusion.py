@@ -30,14 +30,26 @@ def remove_excluded_references(references: sp.csr_matrix, exclude: sp.csr_matrix
 
 def remove_excluded_ids(ids: np.ndarray, exclude: sp.csr_matrix) -> np.ndarray:
     """Ranked ids `(n, K)` with the excluded ids of each row removed, the rest moved up, `-1` padding at the end."""
+    return remove_excluded_candidates(ids, None, exclude)[0]
+
+
+def remove_excluded_candidates(
+    ids: np.ndarray, scores: np.ndarray | None, exclude: sp.csr_matrix
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Ranked candidates `(n, K)` and their scores without the pairs of ``exclude`` (binary CSR `(n, L)`): the kept
+    candidates move up in their order, the freed places at the end are padding (id `-1`, score `-inf`)."""
     rows = np.broadcast_to(np.arange(ids.shape[0], dtype=np.int64)[:, None], ids.shape)
     excluded = lookup_hits(rows.ravel(), ids.ravel(), exclude).reshape(ids.shape)
     if not excluded.any():
-        return ids
+        return ids, scores
     order = np.argsort(excluded, axis=1, kind="stable")  # kept ids first, in their order
+    moved_out = np.take_along_axis(excluded, order, axis=1)
     moved = np.take_along_axis(ids, order, axis=1)
-    moved[np.take_along_axis(excluded, order, axis=1)] = PAD_ID
-    return moved
+    moved[moved_out] = PAD_ID
+    if scores is not None:
+        scores = np.take_along_axis(np.asarray(scores, dtype=np.float64), order, axis=1)
+        scores[moved_out] = -np.inf
+    return moved, scores
 
 
 def remove_excluded_pairs(

@@ -64,6 +64,14 @@ class XMCDataArguments:
         },
     )
     propensity: str = field(default="default", metadata={"help": "PSP preset: default, wiki or amazon."})
+    apply_filter_labels: bool = field(
+        default=True,
+        metadata={
+            "help": "Leave the document-label pairs of an LF data set's filter_labels_{test,train}.txt (reciprocal "
+            "pairs) out of the evaluation and the threshold tuning, as the Extreme Classification Repository's "
+            "published numbers do; false scores them like any pair. No effect on data without filter files."
+        },
+    )
     compare_with_peers: bool = field(
         default=False,
         metadata={

@@ -131,8 +131,10 @@ class MethodRecipe(ABC):
     # -------------------------------------------------------------------------------------------- the training
     def build_trainer(
         self, *, model, tokenizer, collator, train_dataset, eval_dataset, vocabulary, data_args, training_args,
-        callbacks,
+        callbacks, exclude=None,
     ):  # fmt: skip
+        """The trainer. `exclude` (CSR `(len(eval_dataset), L)` or `None`): the filter pairs of the evaluated
+        documents, rows aligned with `eval_dataset`, which the evaluation leaves out (`make_compute_metrics`)."""
         trainer_class = self.trainer_class or Trainer
         return trainer_class(
             model=model,
@@ -147,8 +149,9 @@ class MethodRecipe(ABC):
                 num_train_docs=vocabulary.num_train_docs,
                 propensity=data_args.propensity,
                 label_format="ids",
+                exclude=exclude,
             ),
-            preprocess_logits_for_metrics=make_preprocess_logits_for_metrics(k=5),
+            preprocess_logits_for_metrics=make_preprocess_logits_for_metrics(k=5, exclude=exclude),
             callbacks=callbacks,
         )
 
@@ -239,6 +242,7 @@ def run_recipe(recipe: MethodRecipe, data_args, model_args, training_args, callb
     if not steps.stream_is_terminal():
         steps.disable_progress_bars()  # before tokenising and loading weights, which draw bars too
     examples = steps.select_examples(xmc, data_args, training_args.seed)
+    exclusions = steps.evaluation_exclusions(xmc, examples, getattr(data_args, "apply_filter_labels", True))
     output_dir = Path(training_args.output_dir)
     main_process = training_args.process_index == 0
     if main_process:
@@ -247,6 +251,9 @@ def run_recipe(recipe: MethodRecipe, data_args, model_args, training_args, callb
                 recipe.name, data_args, examples, xmc, output_dir, training_args, training_args.world_size
             )
         )
+        filter_line = steps.describe_filter_pairs(xmc, data_args, exclusions["eval"])
+        if filter_line:
+            steps.log(filter_line)
     model = _build_model(recipe, model_args, vocabulary, data_args)
     tokenizer = recipe.load_tokenizer(model_args, model)
     datasets = {
@@ -278,6 +285,7 @@ def run_recipe(recipe: MethodRecipe, data_args, model_args, training_args, callb
         data_args=data_args,
         training_args=dataclasses.replace(training_args, **overrides),
         callbacks=callbacks,
+        exclude=exclusions["eval"],
     )
     if budget is not None:
         run_first(trainer, budget)
@@ -290,13 +298,14 @@ def run_recipe(recipe: MethodRecipe, data_args, model_args, training_args, callb
         "global_step": train_result.global_step,
         "num_train_examples": len(examples["train"]),
         "num_eval_examples": len(examples["eval"]),
+        "excluded_filter_pairs": 0 if exclusions["eval"] is None else int(exclusions["eval"].nnz),
     }
     if budget is not None:
         result["budget"] = budget.report()
     if trainer.is_world_process_zero():
         vocabulary.save_pretrained(output_dir)
         _finish_on_main_process(recipe, trainer, collator, datasets, examples, vocabulary, data_args, model_args,
-                                output_dir, result)  # fmt: skip
+                                output_dir, result, exclusions)  # fmt: skip
     if training_args.push_to_hub and trainer.is_world_process_zero():
         # Not `trainer.push_to_hub()`: it would replace the method's model card with Trainer's generic one.
         repo_id = training_args.hub_model_id or output_dir.name
@@ -308,9 +317,11 @@ def run_recipe(recipe: MethodRecipe, data_args, model_args, training_args, callb
 
 
 def _finish_on_main_process(
-    recipe, trainer, collator, datasets, examples, vocabulary, data_args, model_args, output_dir: Path, result: dict
-) -> None:
-    """Reload check, decision thresholds, sample prediction, `xmc_metrics.json`, printed tables."""
+    recipe, trainer, collator, datasets, examples, vocabulary, data_args, model_args, output_dir: Path, result: dict,
+    exclusions: dict,
+) -> None:  # fmt: skip
+    """Reload check, decision thresholds, sample prediction, `xmc_metrics.json`, printed tables. `exclusions`: the
+    filter pairs of the evaluated and the decision documents (`recipe_steps.evaluation_exclusions`)."""
     reloaded = recipe.load_saved(output_dir)
     reloaded_tokenizer = AutoTokenizer.from_pretrained(output_dir)
     reloaded_vocabulary = LabelVocabulary.from_pretrained(output_dir)
@@ -338,13 +349,18 @@ def _finish_on_main_process(
         )
         decision_references = [list(r) for r in examples["decision"]["labels"]]
         thresholds, decision = steps.tune_decisions(
-            decision_ids, decision_scores, decision_references, eval_ids, eval_scores, eval_references, len(vocabulary)
-        )
+            decision_ids, decision_scores, decision_references, eval_ids, eval_scores, eval_references, len(vocabulary),
+            decision_exclude=exclusions["decision"], eval_exclude=exclusions["eval"],
+        )  # fmt: skip
         thresholds.save_pretrained(output_dir)
         metrics.update({key: value for key, value in decision.items() if "f1" in key})
         result["decision"] = {**decision, "num_validation_docs": len(decision_references), "top_k": k}
     with open(output_dir / "xmc_metrics.json", "w", encoding="utf-8") as handle:
-        json.dump({"split": data_args.eval_split, "num_examples": len(datasets["eval"]), **metrics}, handle, indent=2)
+        json.dump(
+            {"split": data_args.eval_split, "num_examples": len(datasets["eval"]),
+             "excluded_filter_pairs": result["excluded_filter_pairs"], **metrics},
+            handle, indent=2,
+        )  # fmt: skip
 
     result["predictions"] = [
         {"id": label.label_id, "label": label.label, "text": label.text, "probability": label.score}
@@ -353,7 +369,9 @@ def _finish_on_main_process(
     title = f"{data_args.dataset_name_or_path} {data_args.eval_split} ({len(datasets['eval'])} examples), percent:"
     steps.log(steps.format_metrics_table(metrics, title))
     if getattr(data_args, "compare_with_peers", False):
-        result["peers"] = steps.compare_with_peers(examples, vocabulary, data_args, metrics, recipe.name)
+        result["peers"] = steps.compare_with_peers(
+            examples, vocabulary, data_args, metrics, recipe.name, exclude=exclusions["eval"]
+        )
     steps.log(
         f"saved to {output_dir}; reloaded with {type(reloaded).__name__}, "
         f"max |output difference| = {result['reload_max_abs_diff']:.3g}"

@@ -17,11 +17,21 @@ FIXED_THRESHOLD = 0.5
 MAX_DECISION_SHARE = 0.2  # never hold out more than this share of the training split for the thresholds
 
 
+def sample_rows(num_rows: int, max_samples: int | None, seed: int) -> np.ndarray:
+    """The rows `sample_split` keeps: a seeded random choice of `max_samples` of `num_rows` (all, in order, when
+    `max_samples` is None or 0). The same draw as `datasets.Dataset.shuffle(seed=seed)` followed by taking the
+    first `max_samples` rows."""
+    if max_samples is None or max_samples <= 0 or max_samples >= num_rows:
+        return np.arange(num_rows)
+    return np.random.default_rng(seed).permutation(num_rows)[: int(max_samples)]
+
+
 def sample_split(split, max_samples: int | None, seed: int):
-    """A seeded random subset of `max_samples` examples (the whole split when `max_samples` is None or 0)."""
+    """A seeded random subset of `max_samples` examples (the whole split when `max_samples` is None or 0); its rows
+    in `split` are `sample_rows(len(split), max_samples, seed)`."""
     if max_samples is None or max_samples <= 0 or max_samples >= len(split):
         return split
-    return split.shuffle(seed=seed).select(range(int(max_samples)))
+    return split.select(sample_rows(len(split), max_samples, seed))
 
 
 def _count(size: float, total: int) -> int:
@@ -33,27 +43,53 @@ def select_examples(xmc, data_args, seed: int) -> dict:
     (the documents the thresholds are tuned on, or `None`), plus `train_pool` (all training documents not held
     out) and `eval_pool` (the whole split evaluated on). The decision documents come from the `validation` split
     when there is one that is not evaluated on, else they are held out of train before the training subset is drawn
-    (seeded; at most 20% of train)."""
-    train = xmc.splits["train"]
-    decision = None
+    (seeded; at most 20% of train).
+
+    `rows` maps `train`, `eval` and `decision` to `(split name, row indices in xmc.splits[split name])`, so that
+    per-row data kept beside the splits (the filter pairs, `evaluation_exclusions`) follows the subsets."""
+    train_rows = np.arange(len(xmc.splits["train"]))
+    decision_rows = None
+    decision_split = "train"
     size = data_args.decision_validation_size or 0
     if size > 0:
         if "validation" in xmc.splits and data_args.eval_split != "validation":
-            validation = xmc.splits["validation"]
-            decision = sample_split(validation, _count(size, len(validation)), seed)
+            decision_split = "validation"
+            total = len(xmc.splits["validation"])
+            decision_rows = sample_rows(total, _count(size, total), seed)
         else:
-            held_out = min(_count(size, len(train)), int(MAX_DECISION_SHARE * len(train)))
+            held_out = min(_count(size, len(train_rows)), int(MAX_DECISION_SHARE * len(train_rows)))
             if held_out >= 1:
-                shuffled = train.shuffle(seed=seed)
-                decision = shuffled.select(range(held_out))
-                train = shuffled.select(range(held_out, len(train)))
+                shuffled = np.random.default_rng(seed).permutation(len(train_rows))  # as `Dataset.shuffle(seed)`
+                decision_rows, train_rows = shuffled[:held_out], shuffled[held_out:]
+    held_out_of_train = decision_rows is not None and decision_split == "train"
+    train_pool = xmc.splits["train"].select(train_rows) if held_out_of_train else xmc.splits["train"]
+    chosen = train_rows[sample_rows(len(train_rows), data_args.max_train_samples, seed)]
+    eval_pool = xmc.splits[data_args.eval_split]
+    eval_rows = sample_rows(len(eval_pool), data_args.max_eval_samples, seed)
     return {
-        "train_pool": train,
-        "train": sample_split(train, data_args.max_train_samples, seed),
-        "eval": sample_split(xmc.splits[data_args.eval_split], data_args.max_eval_samples, seed),
-        "decision": decision,
-        "eval_pool": xmc.splits[data_args.eval_split],
+        "train_pool": train_pool,
+        "train": sample_split(train_pool, data_args.max_train_samples, seed),
+        "eval": sample_split(eval_pool, data_args.max_eval_samples, seed),
+        "decision": None if decision_rows is None else xmc.splits[decision_split].select(decision_rows),
+        "eval_pool": eval_pool,
+        "rows": {
+            "train": ("train", chosen),
+            "eval": (data_args.eval_split, eval_rows),
+            "decision": None if decision_rows is None else (decision_split, decision_rows),
+        },
     }
+
+
+def evaluation_exclusions(xmc, examples: dict, apply_filter_labels: bool = True) -> dict:
+    """The filter pairs (`xmc.filter_pairs`, an LF set's `filter_labels_*.txt`) of the evaluated and the decision
+    documents, rows aligned with `examples["eval"]` / `examples["decision"]`: `{"eval": csr | None, "decision":
+    csr | None}`; `None` where the split has no filter pairs or `apply_filter_labels` is off."""
+    exclusions = {}
+    for name in ("eval", "decision"):
+        source = examples["rows"][name]
+        mask = xmc.filter_pairs.get(source[0]) if apply_filter_labels and source is not None else None
+        exclusions[name] = None if mask is None else mask[source[1]]
+    return exclusions
 
 
 def log(message: str) -> None:
@@ -90,13 +126,37 @@ def fixed_decisions(ids: np.ndarray, scores: np.ndarray, threshold: float = FIXE
     return DecisionThresholds.fixed(threshold).decide(ids, scores)
 
 
+def without_excluded_pairs(ids, scores, references, exclude, num_labels: int):
+    """A ranking `(n, K)` (ids, scores) and its references without the document-label pairs of `exclude` (the
+    filter pairs, rows aligned; `None`: unchanged), as `compute_xmc_metrics(..., exclude=...)` leaves them out:
+    excluded candidates make room for the next ones, excluded references are not expected. Returns `(ids, scores,
+    references)`."""
+    if exclude is None:
+        return ids, scores, references
+    from ..metrics.exclusion import remove_excluded_candidates, remove_excluded_references
+    from ..metrics.inputs import reference_matrix
+
+    exclude = reference_matrix(exclude, num_labels, name="exclude")
+    ids, scores = remove_excluded_candidates(ids, scores, exclude)
+    return ids, scores, remove_excluded_references(reference_matrix(references, num_labels), exclude)
+
+
 def tune_decisions(
-    decision_ids, decision_scores, decision_references, eval_ids, eval_scores, eval_references, num_labels
-):
+    decision_ids, decision_scores, decision_references, eval_ids, eval_scores, eval_references, num_labels,
+    decision_exclude=None, eval_exclude=None,
+):  # fmt: skip
     """Thresholds tuned on the decision documents (micro-F1, per label with the global fallback), and the micro/macro
-    F1 they reach on the evaluation documents beside a fixed 0.5. Returns `(thresholds, metrics)`."""
+    F1 they reach on the evaluation documents beside a fixed 0.5. `decision_exclude` / `eval_exclude`: filter pairs
+    (CSR, rows aligned) left out of the tuning / the evaluation (`without_excluded_pairs`). Returns `(thresholds,
+    metrics)`."""
     from ..decision import decision_metrics, tune_thresholds
 
+    decision_ids, decision_scores, decision_references = without_excluded_pairs(
+        decision_ids, decision_scores, decision_references, decision_exclude, num_labels
+    )
+    eval_ids, eval_scores, eval_references = without_excluded_pairs(
+        eval_ids, eval_scores, eval_references, eval_exclude, num_labels
+    )
     thresholds = tune_thresholds(
         decision_ids, decision_scores, decision_references, num_labels, objective="micro", per_label=True
     )
@@ -134,9 +194,10 @@ def format_comparison_table(rows: dict[str, dict[str, float]], title: str) -> st
     return "\n".join(lines)
 
 
-def compare_with_peers(examples: dict, vocabulary, data_args, metrics: dict, method: str) -> dict:
+def compare_with_peers(examples: dict, vocabulary, data_args, metrics: dict, method: str, exclude=None) -> dict:
     """Fit the TF-IDF peers (`hf_xmc.baselines`) on the documents the model trained on, evaluate them on the same
-    evaluation documents, print their rows beside the model's; returns `{peer: {metrics, train_seconds, ...}}`."""
+    evaluation documents (leaving out the same filter pairs, `exclude`), print their rows beside the model's;
+    returns `{peer: {metrics, train_seconds, ...}}`."""
     from ..baselines import PEERS, evaluate_peers, peer_is_installed
 
     installed = tuple(algorithm for algorithm in PEERS if peer_is_installed(algorithm))
@@ -153,6 +214,7 @@ def compare_with_peers(examples: dict, vocabulary, data_args, metrics: dict, met
         k=5,
         algorithms=installed,
         propensity=data_args.propensity,
+        exclude=exclude,
     )
     rows = {f"{method} (this run)": metrics}
     rows.update({name: peer["metrics"] for name, peer in peers.items() if "metrics" in peer})
@@ -190,6 +252,20 @@ def describe_plan(method: str, data_args, examples: dict, xmc, output_dir, train
         "  the expected time is printed once the first training steps are measured",
     ]  # fmt: skip
     return "\n".join(lines)
+
+
+def describe_filter_pairs(xmc, data_args, eval_exclude) -> str | None:
+    """A line of the plan on the filter pairs of the evaluated documents (left out, or kept by request); `None`
+    when the evaluated split has none."""
+    split = data_args.eval_split
+    if eval_exclude is not None:
+        return (
+            f"  leave {eval_exclude.nnz:,} filter pairs ({split} filter file) out of the evaluation "
+            "(--apply_filter_labels false keeps them)"
+        )
+    if split in getattr(xmc, "filter_pairs", {}):
+        return f"  keep the {split} filter pairs (--apply_filter_labels false): not comparable with published numbers"
+    return None
 
 
 def remove_checkpoints(output_dir, keep: bool) -> list[str]:

@@ -259,7 +259,8 @@ class XLGenRecipe(MethodRecipe):
         )
 
     def build_trainer(self, *, model, tokenizer, collator, train_dataset, eval_dataset, vocabulary, data_args,
-                      training_args, callbacks):  # fmt: skip
+                      training_args, callbacks, exclude=None):  # fmt: skip
+        self.eval_exclude = exclude  # the evaluated documents' filter pairs, left out by `train_and_evaluate`
         callbacks = list(callbacks)
         if model.config.variant != "base" and self.anneal:
             callbacks.append(ClusterLossAnnealingCallback(model.config.cluster_loss_weight))
@@ -289,7 +290,12 @@ class XLGenRecipe(MethodRecipe):
             f"generating the labels of {len(texts):,} {data_args.eval_split} documents ({data_args.decoding}) ..."
         )
         ranked = self._generate(trainer.model, trainer.processing_class, vocabulary, texts)
-        metrics.update(evaluate_generated_labels(ranked, references, vocabulary, propensity=data_args.propensity))
+        metrics.update(
+            evaluate_generated_labels(
+                ranked, references, vocabulary, propensity=data_args.propensity,
+                exclude=getattr(self, "eval_exclude", None),
+            )
+        )  # fmt: skip
         return train_result, metrics
 
     def _generate(self, model, tokenizer, vocabulary, texts: list[str]) -> list:
