@@ -23,7 +23,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .masking import DocumentTooShortError, MaskedDocument, mask_document, sentinel_ids, split_fills
-from .prompt_tuning import SpanFormat, decode, encode_pairs
+from .prompt_tuning import SpanFormat, decode, encode_pairs, to_device
 
 
 def _fill_batch(model, tokenizer, documents: list[MaskedDocument], orders: list[list[int]], *, spans_per_round: int,
@@ -42,6 +42,7 @@ def _fill_batch(model, tokenizer, documents: list[MaskedDocument], orders: list[
             return rounds
         batch = encode_pairs(tokenizer, [document.source(chosen) for document, chosen in work], None,
                              max_source_length, 1)  # fmt: skip
+        batch = to_device(batch, model)
         span_format = None
         if max_span_tokens:
             span_format = SpanFormat(torch.tensor([len(chosen) for _, chosen in work]), sentinels,

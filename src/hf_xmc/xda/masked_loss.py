@@ -176,6 +176,7 @@ def train_classifier(
     """
     rng = np.random.default_rng(seed)
     trainable = freeze_encoder(model)
+    augmentation_loss = augmentation_loss.to(next(model.parameters()).device) if augmentation_loss else None
     model.train()
     model.base_model.eval()
     optimizer = torch.optim.AdamW(trainable, lr=learning_rate)
@@ -193,8 +194,9 @@ def train_classifier(
     def encode(rows, source):
         encoded = tokenizer([source[0][i] for i in rows], max_length=max_length, truncation=True, padding=True,
                             return_tensors="pt")  # fmt: skip
-        batch = {key: value for key, value in encoded.items() if key in ("input_ids", "attention_mask")}
-        return batch, multi_hot([source[1][i] for i in rows], num_labels)
+        device = next(model.parameters()).device
+        batch = {key: value.to(device) for key, value in encoded.items() if key in ("input_ids", "attention_mask")}
+        return batch, multi_hot([source[1][i] for i in rows], num_labels).to(device)
 
     original_rows = batches(len(texts))
     augmented_rows = batches(len(augmented[0])) if use_augmented else None

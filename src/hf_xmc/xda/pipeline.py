@@ -76,12 +76,14 @@ def _skip(common: XDACommonArguments, stage: str) -> dict | None:
     return report
 
 
-def _setup(common: XDACommonArguments):
+def _setup(common: XDACommonArguments) -> str:
+    """Threads and seed; returns the device models run on (a GPU when there is one)."""
     import torch
 
     if common.threads:
         torch.set_num_threads(common.threads)
     torch.manual_seed(common.seed)
+    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 def load_sources(common: XDACommonArguments):
@@ -110,7 +112,7 @@ def run_prompt_tuning(common: XDACommonArguments, args: PromptTuneArguments) -> 
     from .masking import sentinel_ids
     from .prompt_tuning import add_prefix_adapter, train_prefix
 
-    _setup(common)
+    device = _setup(common)
     xmc, rows = load_sources(common)
     train = xmc.splits["train"].select(rows)
     tokenizer = AutoTokenizer.from_pretrained(common.t5_name_or_path)
@@ -124,7 +126,7 @@ def run_prompt_tuning(common: XDACommonArguments, args: PromptTuneArguments) -> 
         label_lists.append(xmc.vocabulary.decode(ids))
     print(f"[xda] prompt-tune: {len(texts):,} documents ({skipped} too short or without labels, left out)")
     model = add_prefix_adapter(T5ForConditionalGeneration.from_pretrained(common.t5_name_or_path),
-                               args.num_virtual_tokens)  # fmt: skip
+                               args.num_virtual_tokens).to(device)  # fmt: skip
     report = train_prefix(
         model, tokenizer, texts, label_lists, max_words=common.max_words, noise_density=common.noise_density,
         mean_span_length=common.mean_span_length, minutes=args.prompt_minutes, epochs=args.prompt_epochs,
@@ -150,7 +152,7 @@ def run_generation(common: XDACommonArguments, args: GenerateArguments) -> dict:
     from .augment import augment_documents
     from .prompt_tuning import load_prefix_model
 
-    _setup(common)
+    device = _setup(common)
     if args.no_prompt:
         model = T5ForConditionalGeneration.from_pretrained(common.t5_name_or_path).eval()
     else:
@@ -159,6 +161,7 @@ def run_generation(common: XDACommonArguments, args: GenerateArguments) -> dict:
             raise FileNotFoundError(f"no prefix adapter in {prompt}: run `hf-xmc augment prompt-tune` first "
                                     "(or generate with --no_prompt)")  # fmt: skip
         model = load_prefix_model(str(prompt), common.t5_name_or_path)
+    model = model.to(device)
     tokenizer = AutoTokenizer.from_pretrained(common.t5_name_or_path)
     xmc, rows = load_sources(common)
     train = xmc.splits["train"].select(rows)
@@ -198,11 +201,12 @@ def run_filter(common: XDACommonArguments, args: FilterArguments) -> dict:
         return report
     from .filtering import LabelScorer, score_augmented
 
-    _setup(common)
+    device = _setup(common)
     generated = load_augmented(common, "generate")
     xmc, _ = load_sources(common)
     scorer = LabelScorer.from_pretrained(args.scorer_name_or_path, top_k=args.scorer_top_k,
                                          batch_size=args.score_batch_size)  # fmt: skip
+    scorer.checkpoint.model.to(device)
     scorer.check_label_space(xmc.vocabulary)
     train_texts = xmc.splits["train"]["text"]
     source_texts = {int(i): _cut(train_texts[int(i)], common.max_words) for i in set(generated["source_id"])}
@@ -229,9 +233,10 @@ def run_training(common: XDACommonArguments, args: MDATrainArguments, scorer_nam
     from .filtering import LabelScorer
     from .masked_loss import build_augmentation_loss, evaluate_classifier, train_classifier
 
-    _setup(common)
+    device = _setup(common)
     source = args.classifier_name_or_path or scorer_name_or_path or FilterArguments.scorer_name_or_path
     checkpoint = load_xmc_model(source)
+    checkpoint.model.to(device)
     xmc, rows = load_sources(common)
     LabelScorer(checkpoint).check_label_space(xmc.vocabulary)
     train = xmc.splits["train"].select(rows)

@@ -58,6 +58,12 @@ def encode_pairs(tokenizer, sources: Sequence[str], targets: Sequence[str] | Non
     return dict(batch)
 
 
+def to_device(batch: dict[str, torch.Tensor], model) -> dict[str, torch.Tensor]:
+    """The batch on the model's device."""
+    device = next(model.parameters()).device
+    return {key: value.to(device) for key, value in batch.items()}
+
+
 def masked_pairs(documents: Sequence[MaskedDocument]) -> tuple[list[str], list[str]]:
     """(source, target) of each document with every span masked."""
     sources = [document.source(range(len(document.spans))) for document in documents]
@@ -81,7 +87,7 @@ def fill_loss(model, tokenizer, documents: Sequence[MaskedDocument], batch_size:
     total, count = 0.0, 0
     for start in range(0, len(documents), batch_size):
         sources, targets = masked_pairs(documents[start : start + batch_size])
-        batch = encode_pairs(tokenizer, sources, targets, max_source_length, max_target_length)
+        batch = to_device(encode_pairs(tokenizer, sources, targets, max_source_length, max_target_length), model)
         tokens = int((batch["labels"] != -100).sum())
         total += float(model(**batch).loss) * tokens
         count += tokens
@@ -141,7 +147,8 @@ def train_prefix(
             rows = epoch_order[start : start + batch_size]
             documents = mask_examples([texts[i] for i in rows], [label_lists[i] for i in rows], max_words,
                                       noise_density, mean_span_length, rng)  # fmt: skip
-            batch = encode_pairs(tokenizer, *masked_pairs(documents), max_source_length, max_target_length)
+            batch = to_device(encode_pairs(tokenizer, *masked_pairs(documents), max_source_length, max_target_length),
+                              model)  # fmt: skip
             loss = model(**batch).loss
             loss.backward()
             optimizer.step()
@@ -215,10 +222,13 @@ class SpanFormat:
 
     def mask(self, logits: torch.Tensor) -> torch.Tensor:
         """`logits` with the tokens the format forbids at this step set to -inf."""
+        if self.sentinels.device != logits.device:
+            self.sentinels, self.num_spans = self.sentinels.to(logits.device), self.num_spans.to(logits.device)
+            self.opened, self.in_span = self.opened.to(logits.device), self.in_span.to(logits.device)
         blocked = torch.zeros_like(logits, dtype=torch.bool)
         blocked[:, self.sentinels] = True
         blocked[:, self.pad] = True
-        rows = torch.arange(logits.shape[0])
+        rows = torch.arange(logits.shape[0], device=logits.device)
         next_sentinel = self.sentinels[self.opened.clamp(max=len(self.sentinels) - 1)]
         may_open = (self.opened < self.num_spans) & ((self.opened == 0) | (self.in_span > 0))
         must_open = may_open & ((self.opened == 0) | (self.in_span >= self.max_span_tokens))
@@ -300,6 +310,7 @@ __all__ = [
     "fill_loss",
     "load_prefix_model",
     "mask_examples",
+    "to_device",
     "masked_pairs",
     "train_prefix",
 ]
