@@ -9,11 +9,29 @@ and for methods the budget actually used (steps planned/done, epochs).
 
 Results are merged into `benchmarks/results/quality_<dataset>.json` (a later `--methods gudn` adds its row beside the
 earlier ones); `python benchmarks/report.py` turns the file into the README table and `docs/quality_<dataset>.png`.
+On an LF data set with `filter_labels_test.txt`, the peers and the methods leave its pairs out of the evaluation
+(`--method_flags "METHOD=--apply_filter_labels false"` keeps them for a method; the JSON records how many).
 
     python benchmarks/bench_quality.py --methods aplc --minutes 55                      # the full run (debtags)
     python benchmarks/bench_quality.py --methods aplc --minutes 2 --max_eval_samples 500 --output /tmp/q.json  # smoke
     python benchmarks/bench_quality.py --methods gudn --minutes 55 --skip_peers          # add a row
     python benchmarks/bench_quality.py --methods aplc --minutes 55 --method_flags "aplc=--max_length 128"
+
+Ablations: an entry of `--methods` may name its row, `METHOD:ROW`; rows of different names coexist in the JSON (the
+report shows them in their own table with their flags). `--method_flags METHOD=FLAGS` applies to every row of the
+method, `--method_flags METHOD:ROW=FLAGS` to that row only (after the method's). GUDN's Table 6 and Fig. 5:
+
+    python benchmarks/bench_quality.py --skip_peers --minutes 55 \
+        --methods "gudn:plain BERT,gudn:+feature guide,gudn:+link guide,gudn" \
+        --method_flags "gudn:plain BERT=--feature_loss_weight 0 --link_loss_weight 0" \
+        --method_flags "gudn:+feature guide=--link_loss_weight 0" \
+        --method_flags "gudn:+link guide=--feature_loss_weight 0"
+    python benchmarks/bench_quality.py --skip_peers --minutes 55 \
+        --methods "gudn:reinforcement none,gudn:reinforcement ordered" \
+        --method_flags "gudn:reinforcement none=--label_reinforcement none" \
+        --method_flags "gudn:reinforcement ordered=--label_reinforcement ordered"
+
+(the full GUDN row, `gudn` with its defaults, is the `disordered` reinforcement of Fig. 5).
 """
 
 from __future__ import annotations
@@ -22,6 +40,7 @@ import argparse
 import dataclasses
 import json
 import platform
+import re
 import shlex
 import shutil
 import sys
@@ -34,14 +53,48 @@ RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def parse_method_flags(values: list[str]) -> dict[str, list[str]]:
-    """`["aplc=--max_length 128 --seed 1"]` -> `{"aplc": ["--max_length", "128", "--seed", "1"]}`."""
+    """`["aplc=--max_length 128 --seed 1"]` -> `{"aplc": ["--max_length", "128", "--seed", "1"]}` (keys: `METHOD`
+    or `METHOD:ROW`)."""
     flags = {}
     for value in values or []:
         method, _, rest = value.partition("=")
         if not rest:
-            raise SystemExit(f"--method_flags takes METHOD=FLAGS, got {value!r}")
-        flags.setdefault(method, []).extend(shlex.split(rest))
+            raise SystemExit(f"--method_flags takes METHOD=FLAGS or METHOD:ROW=FLAGS, got {value!r}")
+        flags.setdefault(method.strip(), []).extend(shlex.split(rest))
     return flags
+
+
+@dataclasses.dataclass(frozen=True)
+class MethodRun:
+    """One row to measure: `key` (the row's name in the JSON: `METHOD` or `METHOD:ROW`), the registered `method`,
+    the `row` name (`None` for the method's plain row) and the recipe `flags`."""
+
+    key: str
+    method: str
+    row: str | None
+    flags: tuple[str, ...]
+
+
+def plan_runs(methods: str, method_flags: list[str] | None) -> list[MethodRun]:
+    """`--methods` entries (`METHOD` or `METHOD:ROW`, comma-separated) with their flags: the method's
+    `--method_flags`, then the row's. A flag key that names no entry, or a repeated entry, is an error."""
+    flags = parse_method_flags(method_flags)
+    runs = []
+    for entry in (part.strip() for part in methods.split(",")):
+        if not entry:
+            continue
+        method, _, row = (part.strip() for part in entry.partition(":"))
+        if not method or (":" in entry and not row):
+            raise SystemExit(f"--methods takes METHOD or METHOD:ROW entries, got {entry!r}")
+        key = f"{method}:{row}" if row else method
+        if any(run.key == key for run in runs):
+            raise SystemExit(f"--methods names the row {key!r} twice")
+        row_flags = flags.get(method, []) + (flags.get(key, []) if row else [])
+        runs.append(MethodRun(key, method, row or None, tuple(row_flags)))
+    unused = [key for key in flags if key not in {run.key for run in runs} | {run.method for run in runs}]
+    if unused:
+        raise SystemExit(f"--method_flags for {', '.join(map(repr, unused))}, which --methods does not run")
+    return runs
 
 
 def recipe_arguments(recipe, args, output_dir: str, extra: list[str]):
@@ -74,9 +127,12 @@ def machine() -> dict:
     }
 
 
-def run_peers(args, examples, vocabulary, data_args) -> dict[str, dict]:
+def run_peers(args, examples, vocabulary, data_args, exclusions: dict | None = None) -> dict[str, dict]:
+    """The peers' rows; `exclusions`: the evaluated and the decision documents' filter pairs (`evaluation_exclusions`)
+    they leave out, as the recipe does."""
     from hf_xmc.baselines import PEERS, evaluate_peers
 
+    exclusions = exclusions or {}
     algorithms = tuple(args.peers.split(",")) if args.peers else tuple(PEERS)
     decision = examples["decision"]
     peers = evaluate_peers(
@@ -90,6 +146,8 @@ def run_peers(args, examples, vocabulary, data_args) -> dict[str, dict]:
         propensity=data_args.propensity,
         decision_texts=list(decision["text"]) if decision is not None else None,
         decision_references=[list(labels) for labels in decision["labels"]] if decision is not None else None,
+        exclude=exclusions.get("eval"),
+        decision_exclude=exclusions.get("decision"),
     )
     rows = {}
     for name, peer in peers.items():
@@ -105,15 +163,17 @@ def run_peers(args, examples, vocabulary, data_args) -> dict[str, dict]:
     return rows
 
 
-def run_method(method: str, args, extra_flags: list[str]) -> tuple[str, dict]:
+def run_method(run: MethodRun, args) -> tuple[str, dict]:
     """Train and evaluate one method through its recipe under the budget; returns `(row key, row)`."""
     from hf_xmc.methods import get_recipe
 
+    method, extra_flags = run.method, list(run.flags)
     recipe = get_recipe(method)
+    slug = method + (f"-{re.sub(r'[^A-Za-z0-9]+', '-', run.row).strip('-')}" if run.row else "")
     if args.keep_models:
-        output_dir = str(Path(args.keep_models) / f"{method}-{Path(args.dataset).name}")
+        output_dir = str(Path(args.keep_models) / f"{slug}-{Path(args.dataset).name}")
     else:
-        output_dir = tempfile.mkdtemp(prefix=f"quality_{method}_")
+        output_dir = tempfile.mkdtemp(prefix=f"quality_{slug}_")
     data_args, model_args, training_args = recipe_arguments(recipe, args, output_dir, extra_flags)
     start = time.perf_counter()
     outcome = recipe.run(data_args, model_args, training_args)
@@ -123,8 +183,9 @@ def run_method(method: str, args, extra_flags: list[str]) -> tuple[str, dict]:
     base = model_args.model_name_or_path or recipe.default_base_model_name
     row = {
         "kind": "hf-xmc",
-        "label": f"{method} ({Path(base).name})",
+        "label": f"{method}{f', {run.row}' if run.row else ''} ({Path(base).name})",
         "method": method,
+        "row": run.row,
         "base_model": base,
         "metrics": {key: value for key, value in outcome["metrics"].items() if isinstance(value, (int, float))},
         "train_seconds": budget.get("train_seconds") or outcome["train_metrics"].get("train_runtime"),
@@ -137,6 +198,7 @@ def run_method(method: str, args, extra_flags: list[str]) -> tuple[str, dict]:
         "seconds_per_step": budget.get("seconds_per_step"),
         "epochs": epochs,
         "decision": outcome.get("decision"),
+        "excluded_filter_pairs": outcome.get("excluded_filter_pairs", 0),
         "flags": {
             "max_length": data_args.max_length,
             "per_device_train_batch_size": training_args.per_device_train_batch_size,
@@ -147,7 +209,7 @@ def run_method(method: str, args, extra_flags: list[str]) -> tuple[str, dict]:
     }
     if not args.keep_models:
         shutil.rmtree(output_dir, ignore_errors=True)
-    return method, row
+    return run.key, row
 
 
 def merge_and_write(path: Path, record: dict) -> dict:
@@ -187,37 +249,42 @@ def print_table(record: dict) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dataset", default="debtags", help="built-in name or data set folder")
-    parser.add_argument("--methods", default="aplc", help="comma-separated hf-xmc methods ('' for peers only)")
+    parser.add_argument(
+        "--methods", default="aplc", help="comma-separated hf-xmc methods, METHOD or METHOD:ROW ('' for peers only)"
+    )
     parser.add_argument("--minutes", type=float, default=55.0, help="training budget of each method")
     parser.add_argument("--max_eval_samples", type=int, default=0, help="smoke runs only: 0 is the full test split")
     parser.add_argument("--peers", default="", help="comma-separated subset of hf_xmc.baselines.PEERS (default all)")
     parser.add_argument("--skip_peers", action="store_true", help="keep the peers' rows of the existing file")
-    parser.add_argument("--method_flags", action="append", help="METHOD=FLAGS passed to that method's recipe")
+    parser.add_argument(
+        "--method_flags", action="append", help="METHOD=FLAGS (every row of the method) or METHOD:ROW=FLAGS (one row)"
+    )
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--keep_models", default=None, help="save each method's model in DIR/<method>-<dataset>")
     parser.add_argument("--output", type=Path, default=None, help="default: results/quality_<dataset>.json")
     args = parser.parse_args()
     if args.minutes <= 0:
         raise SystemExit("--minutes must be > 0")
-    method_flags = parse_method_flags(args.method_flags)
-    methods = [m for m in args.methods.split(",") if m]
+    runs = plan_runs(args.methods, args.method_flags)
     output = args.output or RESULTS / f"quality_{Path(args.dataset).name}.json"
 
     from hf_xmc.data import load_xmc_dataset
     from hf_xmc.methods import get_recipe
-    from hf_xmc.training.recipe_steps import select_examples
+    from hf_xmc.training.recipe_steps import evaluation_exclusions, select_examples
 
     # The documents every row sees, chosen exactly as the recipe chooses them (same seed, same held-out documents).
-    recipe = get_recipe(methods[0] if methods else "aplc")
-    data_args, _, _ = recipe_arguments(recipe, args, tempfile.mkdtemp(), method_flags.get(recipe.name, []))
+    recipe = get_recipe(runs[0].method if runs else "aplc")
+    data_args, _, _ = recipe_arguments(recipe, args, tempfile.mkdtemp(), list(runs[0].flags) if runs else [])
     xmc = load_xmc_dataset(args.dataset, seed=args.seed)
     examples = select_examples(xmc, data_args, args.seed)
+    exclusions = evaluation_exclusions(xmc, examples, data_args.apply_filter_labels)
     record = {
         "dataset": args.dataset,
         "num_test_examples": len(examples["eval"]),
         "num_train_examples": len(examples["train"]),
         "num_decision_examples": len(examples["decision"]) if examples["decision"] is not None else 0,
         "num_labels": len(xmc.vocabulary),
+        "excluded_filter_pairs": 0 if exclusions["eval"] is None else int(exclusions["eval"].nnz),
         "machine": machine(),
         "measured_at": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "command": "python benchmarks/bench_quality.py " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
@@ -227,12 +294,12 @@ def main() -> None:
     print(
         f"quality on {args.dataset}: {len(examples['train']):,} training documents, "
         f"{record['num_decision_examples']:,} for the thresholds, {len(examples['eval']):,} test documents; "
-        f"methods {methods or 'none'} at {args.minutes:g} min each"
+        f"rows {[run.key for run in runs] or 'none'} at {args.minutes:g} min each"
     )
     if not args.skip_peers:
-        record["rows"].update(run_peers(args, examples, xmc.vocabulary, data_args))
-    for method in methods:
-        name, row = run_method(method, args, method_flags.get(method, []))
+        record["rows"].update(run_peers(args, examples, xmc.vocabulary, data_args, exclusions))
+    for run in runs:
+        name, row = run_method(run, args)
         record["rows"][name] = row
         merged = merge_and_write(output, record)  # after each method: a crash later keeps what was measured
     merged = merge_and_write(output, record)

@@ -180,6 +180,23 @@ def quality_row_label(name: str, row: dict) -> str:
     return label
 
 
+def main_rows(rows: dict) -> dict:
+    """The peers' and the methods' own rows (ablation rows, `bench_quality.py --methods METHOD:ROW`, apart)."""
+    return {name: row for name, row in rows.items() if not row.get("row")}
+
+
+def ablation_rows(rows: dict) -> dict:
+    return {name: row for name, row in rows.items() if row.get("row")}
+
+
+def quality_table_row(name: str, row: dict, flags: bool = False) -> str:
+    metrics = row["metrics"]
+    cells = [f"{100 * metrics[key]:.2f}" if key in metrics else "" for key, _ in QUALITY_COLUMNS]
+    speed = f"{row['eval_docs_per_second']:.0f}" if row.get("eval_docs_per_second") else ""
+    extra = f" `{' '.join(row.get('flags', {}).get('extra', []))}` |" if flags else ""
+    return f"| {quality_row_label(name, row)} |{extra} {' | '.join(cells)} | {row['train_seconds']:.0f} | {speed} |"
+
+
 def quality_plot(result: dict, path: Path) -> None:
     """P@k and PSP@k per model as grouped bars (percent), one group per metric."""
     import matplotlib
@@ -188,7 +205,7 @@ def quality_plot(result: dict, path: Path) -> None:
     import matplotlib.pyplot as plt
     import numpy as np
 
-    rows = result["rows"]
+    rows = main_rows(result["rows"])
     names = list(rows)
     width = 0.8 / max(1, len(names))
     positions = np.arange(len(PLOTTED))
@@ -232,14 +249,21 @@ def quality_section(result: dict, plot_path: Path | None = None) -> list[str]:
         "| model | " + " | ".join(title for _, title in QUALITY_COLUMNS) + " | train s | docs/s |",
         "| --- | " + " | ".join("---:" for _ in QUALITY_COLUMNS) + " | ---: | ---: |",
     ]
-    for name, row in result["rows"].items():
-        metrics = row["metrics"]
-        cells = [f"{100 * metrics[key]:.2f}" if key in metrics else "" for key, _ in QUALITY_COLUMNS]
-        speed = f"{row['eval_docs_per_second']:.0f}" if row.get("eval_docs_per_second") else ""
-        lines.append(
-            f"| {quality_row_label(name, row)} | {' | '.join(cells)} | {row['train_seconds']:.0f} | {speed} |"
-        )
+    lines += [quality_table_row(name, row) for name, row in main_rows(result["rows"]).items()]
+    ablations = ablation_rows(result["rows"])
+    if ablations:
+        lines += [
+            "",
+            "Ablations (`bench_quality.py --methods METHOD:ROW`, same documents and budget; the row's flags beside "
+            "the method's defaults):",
+            "",
+            "| row | flags | " + " | ".join(title for _, title in QUALITY_COLUMNS) + " | train s | docs/s |",
+            "| --- | --- | " + " | ".join("---:" for _ in QUALITY_COLUMNS) + " | ---: | ---: |",
+        ]
+        lines += [quality_table_row(name, row, flags=True) for name, row in ablations.items()]
     notes = [f"{result['machine']['device']}, {result['machine']['threads']} threads"]
+    if result.get("excluded_filter_pairs"):
+        notes.append(f"{result['excluded_filter_pairs']:,} filter pairs (filter_labels_test.txt) left out")
     if result.get("measured_at"):
         notes.append(f"measured {result['measured_at']}")
     if result.get("note"):
