@@ -36,7 +36,8 @@ from hf_xmc.training.recipe_steps import select_examples
 RESULTS = Path(__file__).resolve().parent / "results"
 DEFAULT_DATASET = "/work/shared/data/deps-dev"
 REPORTED = ("P@1", "P@3", "P@5", "PSP@1_norm", "PSP@3_norm", "PSP@5_norm", "coverage@5")
-ROWS = ("peers", "aplc", "aplc_label_text", "ranker")
+ROWS = ("peers", "aplc", "aplc_label_text", "ranker", "million")
+DEFAULT_ROWS = ("peers", "aplc", "aplc_label_text", "ranker")
 # the ranker's fusion refitted on its held-out split: (row name, features, objective)
 RANKER_ABLATIONS = (
     ("shortlist re-ranking: classifier logit over the shortlist", "classifier_logit", "listwise"),
@@ -161,6 +162,35 @@ def run_ranker(args, examples, vocabulary, log) -> dict:
     return rows
 
 
+def run_million_label_check(log, num_labels: int = 1_000_000, hidden: int = 384, batch: int = 64) -> dict:
+    """A ShortlistRanker with 1M labels (random weights, a 1-layer encoder of MiniLM's width): top-5 of a batch,
+    scored chunk by chunk; reports seconds and the resident-memory growth over the model's own size."""
+    import gc
+
+    from transformers import BertConfig
+
+    from hf_xmc.models.shortlist_ranker import ShortlistRanker, ShortlistRankerConfig
+
+    encoder = BertConfig(vocab_size=1000, hidden_size=hidden, num_hidden_layers=1, num_attention_heads=6,
+                         intermediate_size=4 * hidden)  # fmt: skip
+    config = ShortlistRankerConfig(encoder=encoder.to_dict(), num_labels=num_labels)
+    model = ShortlistRanker(config).eval()
+    gc.collect()
+    before = peak_rss_mb()
+    input_ids = torch.randint(5, 1000, (batch, 64))
+    candidates = torch.randint(0, num_labels, (batch, 100))
+    start = time.perf_counter()
+    with torch.no_grad():
+        output = model(input_ids=input_ids, candidate_ids=candidates, candidate_scores=torch.rand(batch, 100))
+    seconds = time.perf_counter() - start
+    dense_mb = batch * num_labels * 4 / 2**20
+    row = {"num_labels": num_labels, "batch": batch, "seconds": round(seconds, 2), "model_mb": round(model_mb(model)),
+           "peak_rss_growth_mb": round(peak_rss_mb() - before), "dense_score_matrix_would_be_mb": round(dense_mb),
+           "top_k_shape": list(output.top_k_ids.shape)}  # fmt: skip
+    log(f"1M-label ranker: {row}")
+    return row
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=float, default=60.0, help="Training budget per deep model (minutes).")
@@ -168,7 +198,12 @@ def main() -> None:
     parser.add_argument("--max_train_samples", type=int, default=None)
     parser.add_argument("--max_eval_samples", type=int, default=None)
     parser.add_argument("--max_length", type=int, default=64)
-    parser.add_argument("--rows", default=",".join(ROWS), help=f"Comma-separated subset of {', '.join(ROWS)}.")
+    parser.add_argument(
+        "--rows",
+        default=",".join(DEFAULT_ROWS),
+        help=f"Comma-separated subset of {', '.join(ROWS)} (million: a "
+        "synthetic 1M-label ranker's prediction time and memory).",
+    )
     parser.add_argument("--sparse_model", default="omikuji-bonsai", choices=sorted(PEERS))
     parser.add_argument("--ranker_epochs", type=float, default=10.0)
     parser.add_argument("--label_embeddings_cache", default=None, help="A .pt file for the encoded label texts.")
@@ -201,6 +236,7 @@ def main() -> None:
         rows["MiniLM + APLC + label-text init"] = run_aplc(args, label_text=True, log=log)
     if "ranker" in rows_wanted:
         rows.update(run_ranker(args, examples, xmc.vocabulary, log))
+    million = run_million_label_check(log) if "million" in rows_wanted else None
     for name, row in rows.items():
         log(f"{name:<70} " + " ".join(f"{key} {row[key]:6.2f}" for key in REPORTED if key in row)
             + f"  {row['train_seconds']:.0f} s")  # fmt: skip
@@ -217,6 +253,7 @@ def main() -> None:
         "settings": {key: value for key, value in vars(args).items() if key != "output"},
         "machine": {"platform": platform.platform(), "torch_threads": torch.get_num_threads()},
         "rows": rows,
+        "million_label_check": million,
     }
     output.write_text(json.dumps(report, indent=2, default=float), encoding="utf-8")
     log(f"wrote {output}")

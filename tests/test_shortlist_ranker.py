@@ -173,3 +173,25 @@ def test_config_rejects_bad_values_with_the_field_name():
         ShortlistRankerConfig(num_labels=10, pooling="max")
     with pytest.raises((ValueError, StrictDataclassError), match="dense_shortlist_size must be >= 0"):
         ShortlistRankerConfig(num_labels=10, dense_shortlist_size=-1)
+
+
+def test_prediction_memory_is_bounded_by_the_label_chunk_not_the_label_space():
+    from torch.profiler import ProfilerActivity, profile
+
+    num_labels, batch = 300_000, 8
+    model = tiny_ranker(num_labels=num_labels, label_chunk_size=4096, classifier_shortlist_size=20)
+    input_ids = torch.randint(5, 60, (batch, 6))
+
+    def largest_allocation(function) -> int:
+        with torch.no_grad(), profile(activities=[ProfilerActivity.CPU], profile_memory=True) as profiler:
+            function()
+        return max(event.cpu_memory_usage for event in profiler.events())
+
+    dense_bytes = batch * num_labels * 4
+    # the measurement sees a (batch, num_labels) score matrix when one is formed ...
+    assert largest_allocation(lambda: model.encode(input_ids) @ model.classifier.weight.T) >= dense_bytes
+    # ... and the ranker never forms one: its largest block is batch x label_chunk_size
+    largest = largest_allocation(
+        lambda: model(input_ids=input_ids, candidate_ids=torch.randint(0, num_labels, (8, 20)))
+    )
+    assert largest <= batch * 4096 * 4 < dense_bytes / 10
