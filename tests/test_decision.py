@@ -229,6 +229,26 @@ def test_predict_with_a_threshold_keeps_the_passing_labels_in_ranking_order(chec
     assert all(len(row) >= 1 for row in checkpoint.predict(TEXTS, k=6, threshold=1.0, min_labels=1))
 
 
+def test_with_a_threshold_k_caps_the_labels_returned_from_the_depth_tuned_on(checkpoints):
+    checkpoint = load_xmc_model(checkpoints[0])
+    ranked = checkpoint.predict(TEXTS[:1], k=12)[0]  # every label of the tiny vocabulary, best first
+    never = 1e9  # a threshold no probability reaches
+
+    def thresholds(passing, top_k=20):
+        per_label = np.full(12, never)
+        per_label[[ranked[rank].label_id for rank in passing]] = 0.0
+        return DecisionThresholds("micro", never, per_label=per_label, top_k=top_k)
+
+    # only the label ranked 6th passes its threshold: k=5 still returns it (ranked as deep as the thresholds' top_k)
+    assert checkpoint.predict(TEXTS[:1], k=5, threshold=thresholds([5]))[0] == [ranked[5]]
+    # k is the most labels returned: the five best-ranked of those that pass
+    many = thresholds([0, 2, 3, 5, 7, 8, 9])
+    assert checkpoint.predict(TEXTS[:1], k=5, threshold=many)[0] == [ranked[i] for i in (0, 2, 3, 5, 7)]
+    assert checkpoint.predict(TEXTS[:1], k=2, threshold=many)[0] == [ranked[0], ranked[2]]
+    # thresholds tuned on the top 3 look no deeper than k (the depth they were tuned on is what they know)
+    assert checkpoint.predict(TEXTS[:1], k=5, threshold=thresholds([5], top_k=3))[0] == []
+
+
 def test_tuned_threshold_without_saved_thresholds_is_a_clear_error(checkpoints):
     checkpoint = load_xmc_model(checkpoints[1])
     with pytest.raises(XMCCheckpointError, match="has no tuned thresholds"):

@@ -88,6 +88,14 @@ def test_checkpoint_is_a_sentence_transformers_model_with_its_label_index(tmp_pa
     expected, _ = LabelIndex(encoder.encode(vocabulary.texts)).search(encoder.encode(texts), 3)
     assert [[r.label_id for r in row] for row in ranked] == expected.tolist()
     assert ranked[0][0].label == vocabulary.labels[expected[0, 0]] and ranked[0][0].text is not None
+    # with thresholds, k caps the labels returned from the depth they were tuned on: the 4th-ranked label passes
+    from hf_xmc.decision import DecisionThresholds
+
+    deep, _ = LabelIndex(encoder.encode(vocabulary.texts)).search(encoder.encode(texts[:1]), 6)
+    per_label = np.full(6, 1e9)
+    per_label[deep[0, 3]] = -1e9
+    decided = loaded.predict(texts[:1], k=3, threshold=DecisionThresholds("micro", 1e9, per_label=per_label, top_k=6))
+    assert [r.label_id for r in decided[0]] == [deep[0, 3]]
     new_ids = loaded.add_labels(["python graph library"], labels=["tag::new"])
     assert new_ids.tolist() == [6]
     assert any(r.label == "tag::new" for r in loaded.predict(["python graph library"], k=7)[0])

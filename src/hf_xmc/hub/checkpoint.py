@@ -360,30 +360,48 @@ class XMCCheckpoint:
         min_labels: int = 0,
     ) -> list[list[RankedLabel]]:
         """The `k` best labels of each text, best first (see `hf_xmc.hub.inference.rank_labels`), or with a
-        threshold, those of them the model decides for.
+        threshold, the labels the model decides for, at most `k` of them.
 
         Args:
             texts (`list[str]` or `str`): the documents.
-            k (`int`): labels ranked per text.
+            k (`int`): without a threshold, the labels ranked per text; with one, the most labels returned per text.
             threshold (`float`, `"tuned"` or `DecisionThresholds`, *optional*): `None` returns the whole top-`k`;
                 otherwise only the labels whose score reaches the threshold are kept, in ranking order: a number
                 applies to every label (on the scores reported, sigmoid probabilities for classifiers), `"tuned"`
                 applies the thresholds tuned on validation and saved with the checkpoint (per label when tuned so).
-                Labels ranked below `k` are never decided for, so use the `k` the thresholds were tuned with
-                (`thresholds.top_k`).
+                The candidates are then ranked `max(k, thresholds.top_k)` deep (the depth the thresholds were tuned
+                on, 20 for the recipe's): with per-label thresholds a label ranked below `k` may pass while a better
+                ranked one does not, and it is returned when fewer than `k` better-ranked labels pass.
             truncation (`bool`): cut texts at the model's maximum length instead of raising `TextTooLongError`.
             min_labels (`int`): with a threshold, keep at least this many of the best labels of each text (0 or 1).
         """
         decision = None if threshold is None else self.decision_thresholds(threshold)
         ranked = method_ranker(self.method)(
-            self.model, self.tokenizer, self.vocabulary, texts, k=k, truncation=truncation
-        )
+            self.model, self.tokenizer, self.vocabulary, texts, k=decision_depth(k, decision, len(self.vocabulary)),
+            truncation=truncation,
+        )  # fmt: skip
         if decision is None:
             return ranked
-        return [
-            [label for label, passes in zip(labels, decision_mask(labels, decision, min_labels)) if passes]
-            for labels in ranked
-        ]
+        return decide_ranked(ranked, decision, k, min_labels)
+
+
+def decision_depth(k: int, decision: DecisionThresholds | None, num_labels: int) -> int:
+    """How deep `predict(k=k, threshold=...)` ranks: `k` without a decision, else at least the depth the thresholds
+    were tuned on (`decision.top_k`), at most `num_labels` (a `k` beyond it is left for the ranker to refuse)."""
+    if decision is None or not decision.top_k or k >= num_labels:
+        return k
+    return min(max(k, int(decision.top_k)), num_labels)
+
+
+def decide_ranked(
+    ranked: list[list[RankedLabel]], decision: DecisionThresholds, k: int, min_labels: int = 0
+) -> list[list[RankedLabel]]:
+    """Per text, the ranked labels that pass `decision` (`min_labels` as in `DecisionThresholds.decide`), in
+    ranking order, at most `k`."""
+    return [
+        [label for label, passes in zip(labels, decision_mask(labels, decision, min_labels)) if passes][:k]
+        for labels in ranked
+    ]
 
 
 def method_ranker(method: str):

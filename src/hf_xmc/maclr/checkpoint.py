@@ -168,9 +168,10 @@ class MACLRCheckpoint(XMCCheckpoint):
         self, texts, k: int = 5, threshold=None, truncation: bool = False, min_labels: int = 0, exclude=None
     ) -> list[list[RankedLabel]]:
         """The `k` labels of each text with the highest embedding inner product, best first (`RankedLabel.score`
-        is the raw similarity, not a probability). `threshold`, `min_labels` as `XMCCheckpoint.predict` (on the
-        similarity); `exclude` as `LabelIndex.search` (label ids to leave out, per text)."""
-        from ..hub.checkpoint import decision_mask
+        is the raw similarity, not a probability). `k`, `threshold`, `min_labels` as `XMCCheckpoint.predict` (on
+        the similarity; with a threshold, at most `k` labels from the thresholds' tuning depth); `exclude` as
+        `LabelIndex.search` (label ids to leave out, per text)."""
+        from ..hub.checkpoint import decide_ranked, decision_depth
 
         if isinstance(texts, str):
             texts = [texts]
@@ -178,7 +179,9 @@ class MACLRCheckpoint(XMCCheckpoint):
             raise ValueError(f"k must be between 1 and the number of labels ({len(self.index)}), got {k}")
         if not truncation:
             check_text_lengths(list(texts), self.tokenizer, self.max_length)
-        ids, scores = self.index.search_texts(list(texts), k, exclude=exclude)
+        decision = None if threshold is None else self.decision_thresholds(threshold)
+        depth = decision_depth(k, decision, len(self.index))
+        ids, scores = self.index.search_texts(list(texts), depth, exclude=exclude)
         label_texts = self.index.texts
         ranked = [
             [
@@ -193,10 +196,9 @@ class MACLRCheckpoint(XMCCheckpoint):
             ]
             for row_ids, row_scores in zip(ids, scores)
         ]
-        if threshold is None:
+        if decision is None:
             return ranked
-        decision = self.decision_thresholds(threshold)
-        return [[r for r, ok in zip(row, decision_mask(row, decision, min_labels)) if ok] for row in ranked]
+        return decide_ranked(ranked, decision, k, min_labels)
 
     def add_labels(self, texts: list[str], labels: list[str] | None = None) -> np.ndarray:
         """Embed new labels and add them to the index (no retraining); returns their ids."""
