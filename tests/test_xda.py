@@ -147,6 +147,15 @@ def test_the_span_format_gives_every_span_a_fill_in_sentinel_order():
         fills = split_fills(generated, count, sentinels, tokenizer)
         assert all(fills) and len(fills) == count
 
+    def repeats(sequences):  # repeated tokens before EOS
+        rows = [row[: row.index(tokenizer.eos_token_id)] if tokenizer.eos_token_id in row else row
+                for row in sequences.tolist()]  # fmt: skip
+        return sum(len(row) - len(set(row)) for row in rows)
+
+    plain = decode(_tiny_prefix_model(), batch["input_ids"], batch["attention_mask"], 30)
+    penalised = decode(_tiny_prefix_model(), batch["input_ids"], batch["attention_mask"], 30, repetition_penalty=50.0)
+    assert repeats(penalised) < repeats(plain)  # CTRL's penalty (the reference code generates with 2.5)
+
 
 # -------------------------------------------------------------------------------------------------- augmentation
 def test_augmentation_makes_n_a_copies_per_source_in_document_major_order_and_counts_the_rest():

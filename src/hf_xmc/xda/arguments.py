@@ -107,6 +107,9 @@ class GenerateArguments:
     temperature: float = field(default=1.0, metadata={"help": "Sampling temperature."})
     top_p: float = field(default=0.9, metadata={"help": "Nucleus sampling: smallest set of tokens with this mass."})
     max_new_tokens: int = field(default=96, metadata={"help": "Generated tokens per round at most."})
+    repetition_penalty: float = field(
+        default=2.5, metadata={"help": "Penalty on tokens a fill already generated (reference: 2.5; 1: none)."}
+    )
     max_span_tokens: int = field(
         default=8,
         metadata={
@@ -132,6 +135,8 @@ class GenerateArguments:
         if not 1 <= self.spans_per_round <= MAX_SENTINELS:
             raise ValueError(f"--spans_per_round must be in [1, {MAX_SENTINELS}] (T5's sentinels), got "
                              f"{self.spans_per_round}")  # fmt: skip
+        if self.repetition_penalty < 1:
+            raise ValueError(f"--repetition_penalty must be >= 1, got {self.repetition_penalty}")
         if self.temperature <= 0 or not 0 < self.top_p <= 1:
             raise ValueError(f"--temperature must be > 0 and --top_p in (0, 1], got {self.temperature}, {self.top_p}")
         if self.max_new_tokens < 2 or self.generate_batch_size < 1 or self.max_span_tokens < 0:

@@ -28,7 +28,8 @@ from .prompt_tuning import SpanFormat, decode, encode_pairs, to_device
 
 def _fill_batch(model, tokenizer, documents: list[MaskedDocument], orders: list[list[int]], *, spans_per_round: int,
                 max_source_length: int, max_new_tokens: int, sampling: bool, temperature: float, top_p: float,
-                generator: torch.Generator | None, sentinels: list[int], max_span_tokens: int) -> int:  # fmt: skip
+                generator: torch.Generator | None, sentinels: list[int], max_span_tokens: int,
+                repetition_penalty: float) -> int:  # fmt: skip
     """Fill every span of `documents` round by round; returns the rounds run."""
     rounds = 0
     while True:
@@ -48,7 +49,7 @@ def _fill_batch(model, tokenizer, documents: list[MaskedDocument], orders: list[
             span_format = SpanFormat(torch.tensor([len(chosen) for _, chosen in work]), sentinels,
                                      tokenizer.eos_token_id, tokenizer.pad_token_id, max_span_tokens)  # fmt: skip
         sequences = decode(model, batch["input_ids"], batch["attention_mask"], max_new_tokens, sampling, temperature,
-                           top_p, generator, span_format)  # fmt: skip
+                           top_p, generator, span_format, repetition_penalty)  # fmt: skip
         for (document, chosen), generated in zip(work, sequences.tolist()):
             document.apply(chosen, split_fills(generated, len(chosen), sentinels, tokenizer))
         rounds += 1
@@ -72,6 +73,7 @@ def augment_documents(
     top_p: float = 0.9,
     max_new_tokens: int = 96,
     max_span_tokens: int = 8,
+    repetition_penalty: float = 2.5,
     max_source_length: int = 256,
     batch_size: int = 32,
     minutes: float | None = None,
@@ -128,7 +130,7 @@ def augment_documents(
         rounds += _fill_batch(model, tokenizer, documents, orders, spans_per_round=spans_per_round,
                               max_source_length=max_source_length, max_new_tokens=max_new_tokens, sampling=sampling,
                               temperature=temperature, top_p=top_p, generator=generator, sentinels=sentinels,
-                              max_span_tokens=max_span_tokens)  # fmt: skip
+                              max_span_tokens=max_span_tokens, repetition_penalty=repetition_penalty)  # fmt: skip
         for source_id, ids, copies in chunk:
             original = " ".join(copies[0].words)
             for copy_index, document in enumerate(copies):

@@ -170,7 +170,7 @@ def run_generation(common: XDACommonArguments, args: GenerateArguments) -> dict:
         num_augmentations=args.num_augmentations, max_words=common.max_words, noise_density=common.noise_density,
         mean_span_length=common.mean_span_length, spans_per_round=args.spans_per_round, sampling=args.sampling,
         temperature=args.temperature, top_p=args.top_p, max_new_tokens=args.max_new_tokens,
-        max_span_tokens=args.max_span_tokens,
+        max_span_tokens=args.max_span_tokens, repetition_penalty=args.repetition_penalty,
         max_source_length=common.max_source_length, batch_size=args.generate_batch_size,
         minutes=args.generate_minutes, seed=common.seed, progress=common.progress,
     )  # fmt: skip

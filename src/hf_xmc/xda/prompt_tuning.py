@@ -259,6 +259,7 @@ def decode(
     top_p: float = 1.0,
     generator: torch.Generator | None = None,
     span_format: SpanFormat | None = None,
+    repetition_penalty: float = 1.0,
 ) -> torch.Tensor:
     """Greedy or nucleus-sampled decoding that keeps a PEFT prefix (or none, for a plain T5).
 
@@ -267,6 +268,8 @@ def decode(
         input_ids, attention_mask (`torch.Tensor` of shape `(batch, source_length)`)
         max_new_tokens (`int`): decoding stops there or when every row produced EOS.
         span_format (`SpanFormat`, *optional*): restrict each step to what T5's span format allows.
+        repetition_penalty (`float`): CTRL's penalty on tokens already generated in the row (the reference: 2.5; 1:
+            none): a positive logit is divided by it, a negative one multiplied.
 
     Returns:
         `torch.LongTensor` of shape `(batch, 1 + generated)`: the decoder start token, then the generated tokens
@@ -278,6 +281,7 @@ def decode(
     encoder_outputs = t5.get_encoder()(input_ids=input_ids, attention_mask=attention_mask, return_dict=True)
     sequences = torch.full((batch_size, 1), config.decoder_start_token_id, dtype=torch.long, device=input_ids.device)
     done = torch.zeros(batch_size, dtype=torch.bool, device=input_ids.device)
+    seen = None
     for _ in range(max_new_tokens):
         output = t5(
             encoder_outputs=encoder_outputs,
@@ -289,12 +293,19 @@ def decode(
         )
         cache = output.cache
         logits = output.logits[:, -1]
+        if repetition_penalty != 1.0:
+            if seen is None:
+                seen = torch.zeros_like(logits, dtype=torch.bool)
+            penalised = torch.where(logits > 0, logits / repetition_penalty, logits * repetition_penalty)
+            logits = torch.where(seen, penalised, logits)
         if span_format is not None:
             logits = span_format.mask(logits)
         tokens = _next_tokens(logits, sampling, temperature, top_p, generator)
         tokens = tokens.masked_fill(done, config.pad_token_id)
         if span_format is not None:
             span_format.update(tokens)
+        if seen is not None:
+            seen[torch.arange(batch_size, device=tokens.device), tokens] = True
         sequences = torch.cat([sequences, tokens[:, None]], dim=1)
         done |= tokens == config.eos_token_id
         if bool(done.all()):
