@@ -65,7 +65,8 @@ def test_every_stage_runs_from_the_command_line_saves_its_output_and_resumes(tmp
     trained = json.loads((out / "classifier" / "train.json").read_text())
     assert trained["augmented"] and trained["augmented_rows"] == sum(filtered["kept"])
     assert {"P@1", "P@5", "PSP@1", "PSP@5"} <= set(trained["metrics"])
-    classifier = load_xmc_model(out / "classifier")  # an ordinary hf-xmc checkpoint
+    classifier = load_xmc_model(out / "classifier")  # an ordinary hf-xmc checkpoint, with the XDA model card
+    assert "XDA" in (out / "classifier" / "README.md").read_text()
     assert classifier.vocabulary.labels == debtags().vocabulary.labels
 
     capsys.readouterr()

@@ -230,6 +230,7 @@ def run_training(common: XDACommonArguments, args: MDATrainArguments, scorer_nam
     if (report := _skip(common, "train")) is not None:
         return report
     from ..hub import load_xmc_model, save_xmc_checkpoint
+    from ..hub.model_card import write_model_card
     from .filtering import LabelScorer
     from .masked_loss import build_augmentation_loss, evaluate_classifier, train_classifier
 
@@ -266,8 +267,17 @@ def run_training(common: XDACommonArguments, args: MDATrainArguments, scorer_nam
     metrics = evaluate_classifier(checkpoint, test["text"], test["labels"], xmc.vocabulary, checkpoint.method,
                                   max_length=args.max_length, progress=common.progress)  # fmt: skip
     folder = stage_folder(common, "train")
-    save_xmc_checkpoint(folder, checkpoint.model, checkpoint.tokenizer, xmc.vocabulary, dataset_name=xmc.name,
-                        metrics=metrics)  # fmt: skip
+    card_settings = {"f_0": source, "augmentation loss": args.augmentation_loss, "N_t": args.head_tail_threshold,
+                     "augmented documents": augmented_rows, "original documents": len(rows),
+                     "steps (encoder frozen)": report["steps"], "learning rate": args.train_learning_rate,
+                     "SWA": args.swa}  # fmt: skip
+    write_model_card(  # the XDA card (before saving, so the checkpoint keeps it instead of f_0's method card)
+        folder, "xda", folder.name, metrics=metrics, dataset_name=xmc.name or common.dataset_name_or_path,
+        base_model=source, num_labels=len(xmc.vocabulary), num_train_docs=xmc.vocabulary.num_train_docs,
+        hyperparameters=card_settings, model_path=str(folder), num_train_examples=len(rows),
+        num_eval_examples=len(test), num_eval_split_docs=len(xmc.splits["test"]),
+    )  # fmt: skip
+    save_xmc_checkpoint(folder, checkpoint.model, checkpoint.tokenizer, xmc.vocabulary)
     shown = ", ".join(f"{key} {100 * metrics[key]:.2f}" for key in ("P@1", "P@5", "PSP@1", "PSP@5"))
     print(f"[xda] classifier ({checkpoint.method}, {report['steps']} steps): {shown} on {len(test):,} test documents")
     report = {**report, "metrics": metrics, "classifier_source": source, "method": checkpoint.method,
