@@ -136,7 +136,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--hnsw_ef_construction", type=int, default=80)
     parser.add_argument("--ef_search", type=lambda s: [int(v) for v in s.split(",")], default=[128, 256, 512])
     parser.add_argument("--nlist", type=int, default=1024)
-    parser.add_argument("--nprobe", type=lambda s: [int(v) for v in s.split(",")], default=[16, 32, 64])
+    parser.add_argument("--nprobe", type=lambda s: [int(v) for v in s.split(",")], default=[8, 16, 32])
     parser.add_argument("--minutes", type=float, default=10.0, help="Skip backends not started within this budget.")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--output", type=Path, default=RESULTS)
@@ -149,10 +149,10 @@ def main(argv=None) -> dict:
                     "omp_num_threads": os.environ.get("OMP_NUM_THREADS")},
         "kinds": {},
     }  # fmt: skip
+    args.output.parent.mkdir(parents=True, exist_ok=True)
     for kind in args.kinds.split(","):
         results["kinds"][kind] = bench_kind(kind.strip(), args)
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+        args.output.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")  # after every kind
     print(f"wrote {args.output}")
     return results
 
