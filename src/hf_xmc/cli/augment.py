@@ -40,9 +40,9 @@ def _add_fields(parser: argparse.ArgumentParser, dataclass_type) -> None:
         default = spec.default if spec.default is not dataclasses.MISSING else None
         help_text = spec.metadata.get("help", "").replace("%", "%%")
         names = [part.strip() for part in str(spec.type).split("|") if part.strip() != "None"]
-        if names[0] == "bool":
-            group.add_argument(f"--{spec.name}", action=argparse.BooleanOptionalAction, default=default,
-                               help=help_text)  # fmt: skip
+        if names[0] == "bool":  # off by default: --flag; on by default: --flag / --no-flag
+            action = argparse.BooleanOptionalAction if default else "store_true"
+            group.add_argument(f"--{spec.name}", action=action, default=default, help=help_text)
         else:
             group.add_argument(f"--{spec.name}", type=_TYPES[names[0]], default=default, help=help_text)
 
