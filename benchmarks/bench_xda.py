@@ -118,12 +118,14 @@ def label_frequency_plot(vocabulary, train_labels, generated, filtered, tail, pa
     xda = original + counts(kept_labels, only=tail)
     order = np.argsort(-original, kind="stable")
     figure, axis = plt.subplots(figsize=(7, 4))
-    for name, values in (("Original", original), ("DA (all generated)", direct), ("XDA (filter + mask)", xda)):
-        axis.plot(np.arange(1, num_labels + 1), np.maximum(values[order], 0.8), label=name)
+    ranks = np.arange(1, num_labels + 1)
+    for name, values, style in (("DA (all generated)", direct, "-"), ("XDA (filter + mask)", xda, "-"),
+                                ("Original", original, "--")):  # fmt: skip
+        axis.plot(ranks, np.maximum(values[order], 0.8), style, label=name, color="black" if style == "--" else None)
     axis.set_xscale("log")
     axis.set_yscale("log")
     axis.set_xlabel("label rank (by original training count)")
-    axis.set_ylabel("positive training pairs")
+    axis.set_ylabel("positive training pairs (0 drawn at 0.8)")
     axis.set_title("Label frequency before and after augmentation")
     axis.legend()
     figure.tight_layout()
