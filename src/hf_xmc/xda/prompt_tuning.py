@@ -3,7 +3,10 @@ spans of label-conditioned documents, and a decoder that keeps the prefix while 
 
 The adapter is an ordinary PEFT adapter (`peft.PrefixTuningConfig`, `task_type="SEQ_2_SEQ_LM"`): `save_pretrained`
 writes `adapter_config.json` + `adapter_model.safetensors`, `PeftModel.from_pretrained(t5, folder_or_repo)` loads it
-and `push_to_hub` pushes it. Only the prefix trains; every T5 weight stays as it was.
+and `push_to_hub` pushes it. Only the prefix trains; every T5 weight stays as it was. Where the prefix sits: PEFT's
+prefix tuning of an encoder-decoder gives every *decoder* layer `num_virtual_tokens` trainable keys/values in its
+self-attention (the cross-attention cache is left to the encoder); the reference code instead prepends/replaces
+the first hidden states of every *encoder* layer (eq. 1). Both condition every layer of one stack on a soft prompt.
 
 PEFT hands the prefix to T5 as `past_key_values`; `generate()` of the installed versions may start from its own empty
 cache and silently drop it, so `decode` with its own loop: the encoder runs once, the decoder's cache
