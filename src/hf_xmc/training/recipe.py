@@ -340,6 +340,10 @@ def _finish_on_main_process(
     metrics = result["metrics"]
     k = min(steps.DECISION_TOP_K, len(vocabulary))
     eval_texts, eval_references = list(examples["eval"]["text"]), [list(r) for r in examples["eval"]["labels"]]
+    # A second pass over the evaluated documents, on purpose: `train_and_evaluate` scored the in-memory model
+    # through the Trainer (distributed, feeding the card's `on_evaluate`, overridden by generation/retrieval
+    # methods), while the thresholds must be tuned on, and docs/second must time, what `predict` serves: the saved
+    # model through the method's own `rank_labels` (its scores, its pruned or fused top-k).
     eval_ids, eval_scores, seconds = steps.rank_in_chunks(rank, eval_texts, k, f"ranking {data_args.eval_split}")
     result["eval_docs_per_second"] = len(eval_texts) / seconds if seconds > 0 else None
     result["eval_top_k"] = (eval_ids, eval_scores)
