@@ -152,6 +152,13 @@ def _training_pairs(stage, xmc, encoder, label_texts, data_args, training_args, 
     }
 
 
+def _hub_base_model(name_or_path: str | None) -> str | None:
+    """The card's `base_model`: a Hub id (the shipped MiniLM's by default); a local folder is not one."""
+    if name_or_path is None:
+        return "sentence-transformers/all-MiniLM-L6-v2"
+    return None if Path(name_or_path).exists() else name_or_path
+
+
 def _scale(model_args, encoder) -> float:
     if model_args.scale is not None:
         return model_args.scale
@@ -242,7 +249,7 @@ def run_maclr(recipe, data_args, model_args, training_args, callbacks=None) -> d
         output_dir, encoder, vocabulary, index, loss, data_args.stage, model_name=training_args.hub_model_id,
         metrics={k: v for k, v in metrics.items() if "/" not in k and not k.startswith("num_")},
         dataset_name=data_args.dataset_name_or_path, dataset_split=data_args.eval_split,
-        base_model=model_args.model_name_or_path or "sentence-transformers/all-MiniLM-L6-v2",
+        base_model=_hub_base_model(model_args.model_name_or_path),
         hyperparameters=hyperparameters,
     )  # fmt: skip
     with open(output_dir / "xmc_metrics.json", "w", encoding="utf-8") as handle:
@@ -272,20 +279,32 @@ def run_maclr(recipe, data_args, model_args, training_args, callbacks=None) -> d
 
 
 def evaluate_split(encoder, index, xmc, data_args, seed: int) -> dict:
-    """Zero-shot metrics of `encoder` on the evaluation split (seen and unseen labels apart when both exist)."""
-    split = steps.sample_split(xmc.splits[data_args.eval_split], data_args.max_eval_samples, seed)
+    """Zero-shot metrics of `encoder` on the evaluation split (seen and unseen labels apart when both exist). With
+    `--apply_filter_labels` (default), the split's filter pairs (an LF set's `filter_labels_test.txt`) are left out
+    of the rankings and of the references, as `compute_xmc_metrics(..., exclude=...)` does."""
+    pool = xmc.splits[data_args.eval_split]
+    rows = steps.sample_rows(len(pool), data_args.max_eval_samples, seed)
+    split = steps.sample_split(pool, data_args.max_eval_samples, seed)
     vocabulary = xmc.vocabulary
-    exclude = own_id_exclusion(split, vocabulary, data_args.exclude_own_id)
+    own_ids = exclude = own_id_exclusion(split, vocabulary, data_args.exclude_own_id)
+    references = [list(r) for r in split["labels"]]
+    filter_pairs = xmc.filter_pairs.get(data_args.eval_split) if data_args.apply_filter_labels else None
+    if filter_pairs is not None:
+        filter_pairs = filter_pairs[rows]
+        filtered = [set(filter_pairs[row].indices.tolist()) for row in range(len(references))]
+        references = [[label for label in row if label not in drop] for row, drop in zip(references, filtered)]
+        exclude = [sorted(set(row) | drop) for row, drop in zip(own_ids or [[]] * len(references), filtered)]
     queries = encode_texts(encoder, split["text"])
     seen = np.flatnonzero(vocabulary.counts > 0)
     unseen = np.flatnonzero(vocabulary.counts == 0)
     subsets = {"seen": seen, "unseen": unseen} if len(seen) and len(unseen) else None
     metrics = evaluate_label_retrieval(
-        queries, index, [list(r) for r in split["labels"]], vocabulary.counts, vocabulary.num_train_docs,
+        queries, index, references, vocabulary.counts, vocabulary.num_train_docs,
         k=RETRIEVAL_K, exclude=exclude, label_subsets=subsets,
     )  # fmt: skip
     metrics["num_eval_documents"] = float(len(split))
-    metrics["own_id_excluded"] = float(exclude is not None)
+    metrics["own_id_excluded"] = float(own_ids is not None)
+    metrics["num_excluded_filter_pairs"] = float(0 if filter_pairs is None else filter_pairs.nnz)
     return metrics
 
 
