@@ -163,3 +163,41 @@ def test_command_line_runs_a_stage(tiny_data, tiny_bert, tmp_path):
     assert code == 0
     assert json.loads((tmp_path / "cli" / "maclr.json").read_text())["stage"] == "few-shot"
     assert main(["train", "maclr", "--stage", "nope"]) == 2  # a bad flag: one line, exit code 2
+
+
+def test_the_evaluation_leaves_out_the_filter_pairs_unless_told_not_to(tmp_path):
+    from hf_xmc.data import load_xmc_dataset
+    from hf_xmc.maclr.recipe import evaluate_split
+    from hf_xmc.maclr.retrieval import encode_texts
+    from hf_xmc.metrics import compute_xmc_metrics
+
+    folder = write_tiny_lf_dataset(tmp_path / "lf", num_train=40, num_test=12)
+    encoder = tiny_encoder().eval()
+    xmc = load_xmc_dataset(folder)
+    index = LabelIndex.build(encoder, xmc.vocabulary.label_texts(), labels=xmc.vocabulary.labels)
+    # the 8 documents the evaluation draws (seeded), and their rows in the test split
+    evaluated = xmc.splits["test"].shuffle(seed=0).select(range(8))
+    rows = [xmc.splits["test"]["uid"].index(uid) for uid in evaluated["uid"]]
+    ids, _ = index.search(encode_texts(encoder, evaluated["text"]), len(index))
+    references = [list(row) for row in evaluated["labels"]]
+    # filter pairs: each evaluated document's best-ranked relevant label in its top 5 (lbl.json line of "L<j>": j)
+    pairs = [(row, int(xmc.vocabulary.labels[hit][1:])) for row, ranked, relevant in zip(rows, ids, references)
+             for hit in [next((i for i in ranked[:5] if i in relevant), None)] if hit is not None]  # fmt: skip
+    assert pairs
+    (folder / "filter_labels_test.txt").write_text("".join(f"{doc} {label}\n" for doc, label in pairs))
+    xmc = load_xmc_dataset(folder)
+    mask = xmc.filter_pairs["test"][rows]
+    recipe = get_recipe("maclr")
+
+    def evaluate(*extra):
+        flags = ["--dataset_name_or_path", str(folder), "--max_eval_samples", "8", "--output_dir", str(tmp_path)]
+        data_args, _, _ = recipe.parse_args([*flags, *extra])
+        return evaluate_split(encoder, index, xmc, data_args, seed=0)
+
+    filtered, kept = evaluate(), evaluate("--apply_filter_labels", "false")
+    expected = compute_xmc_metrics(ids, references, k=(1, 5), exclude=mask, num_labels=len(index))
+    plain = compute_xmc_metrics(ids, references, k=(1, 5), num_labels=len(index))
+    assert filtered["P@1"] == pytest.approx(expected["P@1"]) and filtered["P@5"] == pytest.approx(expected["P@5"])
+    assert kept["P@1"] == pytest.approx(plain["P@1"])
+    assert kept["P@5"] == pytest.approx(plain["P@5"]) != pytest.approx(expected["P@5"])
+    assert filtered["num_excluded_filter_pairs"] == len(pairs) and kept["num_excluded_filter_pairs"] == 0
