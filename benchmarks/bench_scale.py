@@ -40,10 +40,10 @@ ROWS = ("peers", "aplc", "aplc_label_text", "ranker", "million")
 DEFAULT_ROWS = ("peers", "aplc", "aplc_label_text", "ranker")
 # the ranker's fusion refitted on its held-out split: (row name, features, objective)
 RANKER_ABLATIONS = (
-    ("shortlist re-ranking: classifier logit over the shortlist", "classifier_logit", "listwise"),
-    ("sparse + dense fusion (no classifier)", "sparse_score,in_sparse_shortlist,dense_similarity", "listwise"),
-    ("full model, pointwise (logistic) fusion", "all", "pointwise"),
-    ("full model: classifier + sparse + dense + prior", "all", "listwise"),
+    ("shortlist re-ranking: classifier logit over the shortlist", "classifier_logit", "pointwise"),
+    ("sparse + dense fusion (no classifier)", "sparse_score,in_sparse_shortlist,dense_similarity", "pointwise"),
+    ("full model, listwise fusion", "all", "listwise"),
+    ("full model: classifier + sparse + dense + prior", "all", "pointwise"),
 )
 
 

@@ -149,7 +149,7 @@ def test_listwise_fusion_needs_to_know_each_candidates_document():
     model = ShortlistRanker(ShortlistRankerConfig(encoder=BertConfig(vocab_size=10, **TINY_ENCODER).to_dict()))
     features = np.random.default_rng(0).normal(size=(10, len(FUSION_FEATURES)))
     with pytest.raises(ValueError, match="needs `documents`"):
-        fit_fusion(model, features, np.arange(10) < 3)
+        fit_fusion(model, features, np.arange(10) < 3, objective="listwise")
 
 
 @needs_napkinxc

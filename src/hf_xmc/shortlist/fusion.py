@@ -61,15 +61,16 @@ def fit_fusion(
     targets: np.ndarray,
     use_features: Sequence[str] | None = None,
     documents: np.ndarray | None = None,
-    objective: str = "listwise",
+    objective: str = "pointwise",
     regularization: float = 1e-3,
 ) -> dict[str, float]:
     """Fits the fusion weights on held-out candidates and writes them into `model.fusion`.
 
-    `"listwise"` (default) maximises, per document, the softmax probability of its gold labels among its shortlist —
-    the ranking itself, as P@k measures it — then calibrates the score with a one-variable logistic regression, so
-    `sigmoid(score)` stays a probability; `"pointwise"` is a logistic regression of "gold label?" over all
-    candidates (the ranking's shape then follows from a calibration objective).
+    `"pointwise"` (default) is a logistic regression of "gold label?" over all candidates; `"listwise"` maximises,
+    per document, the softmax probability of its gold labels among its shortlist, then calibrates the score with a
+    one-variable logistic regression, so `sigmoid(score)` stays a probability. On a deps-dev slice (same trained
+    model) pointwise gave the higher P@1 (60.6 vs 53.4) and listwise the higher PSP@5 (20.9 vs 18.1): listwise
+    weighs every gold label of a document, rare ones included, as much as its best one.
 
     Args:
         model (`ShortlistRanker`)
@@ -77,7 +78,7 @@ def fit_fusion(
             documents (`np.ndarray` of shape `(n,)`): from `collect_candidate_features` (`documents` is needed by
             the listwise objective).
         use_features (`Sequence[str]`, *optional*): the features to fuse (default all); the others get weight 0.
-        objective (`str`, defaults to `"listwise"`): `"listwise"` or `"pointwise"`.
+        objective (`str`, defaults to `"pointwise"`): `"pointwise"` or `"listwise"`.
         regularization (`float`, defaults to 1e-3): L2 strength on the standardised features' weights.
 
     Returns:

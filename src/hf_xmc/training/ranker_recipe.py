@@ -77,8 +77,11 @@ class RankerModelArguments(XMCModelArguments):
         default=True, metadata={"help": "Keep the encoder frozen and train the classifier on cached embeddings."}
     )
     fusion_objective: str = field(
-        default="listwise",
-        metadata={"help": "listwise (each document's gold labels against its shortlist) or pointwise (logistic)."},
+        default="pointwise",
+        metadata={
+            "help": "pointwise (logistic regression over all candidates; the better P@k on deps-dev) or listwise "
+            "(each document's gold labels against its shortlist; more tail labels, lower P@1)."
+        },
     )
     fusion_features: str = field(
         default="all", metadata={"help": f"Comma-separated subset of {', '.join(FUSION_FEATURES)}, or all."}
@@ -114,7 +117,7 @@ class RankerTrainingArguments(RecipeTrainingArguments):
 
     output_dir: str | None = field(default="hf-xmc-ranker-debtags", metadata={"help": "Where the model goes."})
     num_train_epochs: float = field(default=10.0, metadata={"help": "Training epochs."})
-    per_device_train_batch_size: int = field(default=512, metadata={"help": "Batch size per device (train)."})
+    per_device_train_batch_size: int = field(default=128, metadata={"help": "Batch size per device (train)."})
     per_device_eval_batch_size: int = field(default=64, metadata={"help": "Batch size per device (eval)."})
     learning_rate: float = field(default=2e-5, metadata={"help": "Learning rate of the encoder (when trained)."})
     learning_rate_classifier: float = field(default=1e-2, metadata={"help": "Learning rate of the classifier."})
