@@ -31,6 +31,7 @@ PAPER_TITLES = {
     "xlgen": "Cluster-Guided Label Generation in Extreme Multi-Label Classification",
     "maclr": "Extreme Zero-Shot Learning for Extreme Text Classification",
     "xda": "Taming Prompt-Based Data Augmentation for Long-Tailed Extreme Multi-Label Text Classification",
+    "ranker": "NGAME: Negative Mining-aware Mini-batching for Extreme Classification",
 }
 SECTIONS = (
     "## Model details",

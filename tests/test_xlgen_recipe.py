@@ -112,7 +112,11 @@ def test_the_space_shows_an_xlgen_checkpoints_labels_as_seen_or_new(mcg_checkpoi
     app = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = app
     spec.loader.exec_module(app)
-    message, _, table = app.predict("A GTK image viewer written in C", 3, str(mcg_checkpoint))
+    text = "A GTK image viewer written in C"
+    message, _, table = app.predict(text, 3, str(mcg_checkpoint))
     assert "xlgen" in message and "Cannot use" not in message
-    assert 1 <= len(table) <= 3
-    assert set(table.astype(str).to_numpy().ravel()) & {"seen", "new"}
+    # the table is the checkpoint's own ranking (a tiny random T5 may stop early: compare, don't guess a length)
+    ranked = load_xmc_model(mcg_checkpoint, method="xlgen").predict([text], k=3)[0]
+    assert len(table) == len(ranked) <= 3
+    assert list(table["label"]) == [label.label for label in ranked]
+    assert list(table["status"]) == ["seen" if label.seen else "new" for label in ranked]
