@@ -63,6 +63,14 @@ class XMCDataArguments:
             "the evaluation split."
         },
     )
+    decision_per_label: bool = field(
+        default=False,
+        metadata={
+            "help": "Tune a threshold per label (labels with < 5 held-out positives keep the global one) instead of "
+            "one global threshold. Off by default: on debtags (MiniLM + APLC, 1,000 held-out docs) per-label "
+            "thresholds gave test micro-F1 67.30 vs 67.80 for the global one (fixed 0.5: 67.31)."
+        },
+    )
     propensity: str = field(default="default", metadata={"help": "PSP preset: default, wiki or amazon."})
     apply_filter_labels: bool = field(
         default=True,

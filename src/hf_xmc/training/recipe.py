@@ -355,6 +355,7 @@ def _finish_on_main_process(
         thresholds, decision = steps.tune_decisions(
             decision_ids, decision_scores, decision_references, eval_ids, eval_scores, eval_references, len(vocabulary),
             decision_exclude=exclusions["decision"], eval_exclude=exclusions["eval"],
+            per_label=data_args.decision_per_label,
         )  # fmt: skip
         thresholds.save_pretrained(output_dir)
         metrics.update({key: value for key, value in decision.items() if "f1" in key})

@@ -143,10 +143,10 @@ def without_excluded_pairs(ids, scores, references, exclude, num_labels: int):
 
 def tune_decisions(
     decision_ids, decision_scores, decision_references, eval_ids, eval_scores, eval_references, num_labels,
-    decision_exclude=None, eval_exclude=None,
+    decision_exclude=None, eval_exclude=None, per_label=False,
 ):  # fmt: skip
-    """Thresholds tuned on the decision documents (micro-F1, per label with the global fallback), and the micro/macro
-    F1 they reach on the evaluation documents beside a fixed 0.5. `decision_exclude` / `eval_exclude`: filter pairs
+    """Thresholds tuned on the decision documents (micro-F1; one global threshold, or with `per_label` one per label
+    with the global fallback), and the micro/macro F1 they reach on the evaluation documents beside a fixed 0.5. `decision_exclude` / `eval_exclude`: filter pairs
     (CSR, rows aligned) left out of the tuning / the evaluation (`without_excluded_pairs`). Returns `(thresholds,
     metrics)`."""
     from ..decision import decision_metrics, tune_thresholds
@@ -158,7 +158,7 @@ def tune_decisions(
         eval_ids, eval_scores, eval_references, eval_exclude, num_labels
     )
     thresholds = tune_thresholds(
-        decision_ids, decision_scores, decision_references, num_labels, objective="micro", per_label=True
+        decision_ids, decision_scores, decision_references, num_labels, objective="micro", per_label=per_label
     )
     at_fixed = decision_metrics(fixed_decisions(eval_ids, eval_scores), eval_references, num_labels)
     at_tuned = decision_metrics(thresholds.decide(eval_ids, eval_scores), eval_references, num_labels)
