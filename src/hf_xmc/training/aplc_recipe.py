@@ -44,8 +44,8 @@ class APLCDataArguments(XMCDataArguments):
     compare_with_peers: bool = field(
         default=True,
         metadata={
-            "help": "At the end, fit TF-IDF + napkinXC PLT / omikuji Parabel / Bonsai (when installed) on the same "
-            "training documents and print their rows beside the model's."
+            "help": "Fit the TF-IDF peers (napkinXC PLT, omikuji Parabel/Bonsai) on the same documents and print "
+            "their rows."
         },
     )
 

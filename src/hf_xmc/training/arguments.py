@@ -66,25 +66,23 @@ class XMCDataArguments:
     decision_per_label: bool = field(
         default=False,
         metadata={
-            "help": "Tune a threshold per label (labels with < 5 held-out positives keep the global one) instead of "
-            "one global threshold. Off by default: on debtags (MiniLM + APLC, 1,000 held-out docs) per-label "
-            "thresholds gave test micro-F1 67.30 vs 67.80 for the global one (fixed 0.5: 67.31)."
+            "help": "One threshold per label (rare labels keep the global one), not one global threshold "
+            "(benchmarks/bench_decision.py)."
         },
     )
     propensity: str = field(default="default", metadata={"help": "PSP preset: default, wiki or amazon."})
     apply_filter_labels: bool = field(
         default=True,
         metadata={
-            "help": "Leave the document-label pairs of an LF data set's filter_labels_{test,train}.txt (reciprocal "
-            "pairs) out of the evaluation and the threshold tuning, as the Extreme Classification Repository's "
-            "published numbers do; false scores them like any pair. No effect on data without filter files."
+            "help": "Leave an LF set's filter_labels_*.txt pairs out of evaluation and threshold tuning (as the "
+            "Extreme Classification Repository's numbers do)."
         },
     )
     compare_with_peers: bool = field(
         default=False,
         metadata={
-            "help": "At the end, fit TF-IDF + napkinXC PLT / omikuji Parabel / Bonsai (when installed) on the same "
-            "training documents and print their rows beside the model's."
+            "help": "Fit the TF-IDF peers (napkinXC PLT, omikuji Parabel/Bonsai) on the same documents and print "
+            "their rows."
         },
     )
     sample_text: str = field(
@@ -139,8 +137,7 @@ class RecipeTrainingOptions:
     keep_checkpoints: bool | None = field(
         default=None,
         metadata={
-            "help": "Keep the `checkpoint-*` folders after a finished run. Default: only when --save_strategy was "
-            "set to something other than the recipe's default (the final model is what stays)."
+            "help": "Keep the `checkpoint-*` folders after the run (default: only when --save_strategy was set)."
         },
     )
     max_train_minutes: float | None = field(
