@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -31,6 +32,7 @@ RUN = (
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--output", type=Path, default=RESULTS / "main_job.json")
+    parser.add_argument("--keep_model", type=Path, default=None, help="Copy the trained model here (bench_decision).")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="main_job_") as workdir:
         result_file = Path(workdir) / "result.json"
@@ -38,6 +40,8 @@ def main() -> None:
         subprocess.run([sys.executable, "-c", RUN, str(Path(workdir) / "model"), str(result_file)], check=True)
         wall = time.perf_counter() - start
         result = json.loads(result_file.read_text())
+        if args.keep_model is not None:
+            shutil.copytree(Path(workdir) / "model", args.keep_model, dirs_exist_ok=True)
     import torch
 
     record = {

@@ -117,7 +117,7 @@ def test_the_shortlist_loss_decreases_on_hard_negatives():
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
-        losses.append(float(loss))
+        losses.append(loss.item())
     assert losses[-1] < 0.5 * losses[0]
 
 
