@@ -302,6 +302,25 @@ def main_job_sentence(result: dict | None) -> str:
     )
 
 
+def decision_section(result: dict) -> list[str]:
+    """Fixed 0.5 vs tuned decision thresholds on one checkpoint (`bench_decision.py`)."""
+    lines = [
+        f"### Decision thresholds on {result['dataset']} (`python benchmarks/bench_decision.py`)",
+        "",
+        f"{result.get('description') or result['method'] + ' checkpoint ' + Path(result['model']).name} "
+        f"({result['method']}); thresholds tuned on the recipe's "
+        f"{result['num_decision_docs']:,} held-out training documents (top {result['top_k']}), scored on "
+        f"{result['num_eval_docs']:,} test documents, percent. The recipe tunes one global micro-F1 threshold by "
+        "default (`--decision_per_label` for one per label).",
+        "",
+        "| thresholds | global threshold | micro-F1 | macro-F1 |",
+        "| --- | ---: | ---: | ---: |",
+    ]
+    for name, row in result["rows"].items():
+        lines.append(f"| {name} | {row['threshold']:.3f} | {100 * row['micro_f1']:.2f} | {100 * row['macro_f1']:.2f} |")
+    return lines + [""]
+
+
 SECTIONS = (
     ("aplc_speed", aplc_speed_section),
     ("metrics", metrics_section),
@@ -320,6 +339,8 @@ def build_tables() -> str:
     for path in sorted(RESULTS.glob("quality_*.json")):
         result = json.loads(path.read_text())
         lines += quality_section(result, ROOT / "docs" / f"{path.stem}.png")
+    for path in sorted(RESULTS.glob("decision_*.json")):
+        lines += decision_section(json.loads(path.read_text()))
     for name, render in SECTIONS:
         result = _load(name)
         if result is not None:

@@ -37,6 +37,7 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
+from .data.vocabulary import resolve_checkpoint_file
 from .metrics.core import compute_xmc_metrics
 from .metrics.inputs import reference_matrix
 from .metrics.ranking import lookup_hits
@@ -193,33 +194,8 @@ class DecisionThresholds:
             missing_ok (`bool`): return `None` instead of raising `FileNotFoundError` when there is no such file
                 (a checkpoint saved without tuned thresholds).
         """
-        path = Path(directory_or_repo_id)
-        if path.is_dir():
-            path = path / DECISION_THRESHOLDS_FILE
-        elif not path.is_file():
-            from huggingface_hub import hf_hub_download
-            from huggingface_hub.errors import EntryNotFoundError, HFValidationError
-            from huggingface_hub.utils import validate_repo_id
-
-            try:
-                validate_repo_id(str(directory_or_repo_id))
-            except HFValidationError as error:
-                raise FileNotFoundError(
-                    f"{directory_or_repo_id} is neither a folder, a file nor a Hub repo id."
-                ) from error
-            try:
-                path = Path(
-                    hf_hub_download(
-                        str(directory_or_repo_id),
-                        DECISION_THRESHOLDS_FILE,
-                        revision=revision,
-                        token=token,
-                        repo_type=repo_type,
-                    )
-                )
-            except EntryNotFoundError:
-                path = None
-        if path is None or not path.is_file():
+        path = resolve_checkpoint_file(directory_or_repo_id, DECISION_THRESHOLDS_FILE, revision, token, repo_type)
+        if path is None:
             if missing_ok:
                 return None
             raise FileNotFoundError(

@@ -23,6 +23,40 @@ LABEL_VOCABULARY_FILE = "label_vocabulary.json"
 logger = logging.getLogger(__name__)
 
 
+def resolve_checkpoint_file(
+    directory_or_repo_id: str | os.PathLike,
+    filename: str,
+    revision: str | None = None,
+    token: str | bool | None = None,
+    repo_type: str | None = None,
+) -> Path | None:
+    """The local path of `filename` in a checkpoint folder or Hub repository (downloaded), or the file itself when
+    `directory_or_repo_id` is a file; `None` when the folder or repository has no such file.
+
+    Raises `FileNotFoundError` when `directory_or_repo_id` is neither a folder, a file nor a valid Hub repo id.
+    """
+    path = Path(directory_or_repo_id)
+    if path.is_file():
+        return path
+    if path.is_dir():
+        path = path / filename
+        return path if path.is_file() else None
+    from huggingface_hub import hf_hub_download
+    from huggingface_hub.errors import EntryNotFoundError, HFValidationError
+    from huggingface_hub.utils import validate_repo_id
+
+    try:
+        validate_repo_id(str(directory_or_repo_id))
+    except HFValidationError as error:
+        raise FileNotFoundError(f"{directory_or_repo_id} is neither a folder, a file nor a Hub repo id.") from error
+    try:
+        download = hf_hub_download(str(directory_or_repo_id), filename, revision=revision, token=token,
+                                   repo_type=repo_type)  # fmt: skip
+    except EntryNotFoundError:
+        return None
+    return Path(download)
+
+
 class LabelVocabulary:
     """Label ids <-> label strings (and label texts), with the training count of every label.
 
@@ -268,23 +302,9 @@ class LabelVocabulary:
             directory_or_repo_id (`str`): a directory, a path to the JSON file, or a Hub repo id.
             revision, token, repo_type: passed to `huggingface_hub.hf_hub_download` for a Hub repo id.
         """
-        path = Path(directory_or_repo_id)
-        if path.is_dir():
-            path = path / LABEL_VOCABULARY_FILE
-            if not path.is_file():
-                raise FileNotFoundError(f"{path} does not exist: no label vocabulary in {directory_or_repo_id}.")
-        elif not path.is_file():
-            from huggingface_hub import hf_hub_download
-
-            path = Path(
-                hf_hub_download(
-                    str(directory_or_repo_id),
-                    LABEL_VOCABULARY_FILE,
-                    revision=revision,
-                    token=token,
-                    repo_type=repo_type,
-                )
-            )
+        path = resolve_checkpoint_file(directory_or_repo_id, LABEL_VOCABULARY_FILE, revision, token, repo_type)
+        if path is None:
+            raise FileNotFoundError(f"no {LABEL_VOCABULARY_FILE} in {directory_or_repo_id}: no label vocabulary.")
         try:
             with open(path, encoding="utf-8") as handle:
                 data = json.load(handle)

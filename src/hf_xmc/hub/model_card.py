@@ -75,7 +75,9 @@ METHOD_CARDS: dict[str, MethodCard] = {
     "xlgen": MethodCard("xlgen", "XLGen", "text-generation", ("xlgen", "t5", "label-generation")),
     "maclr": MethodCard("maclr", "MACLR", "sentence-similarity", ("maclr", "zero-shot", "sentence-transformers")),
     "xda": MethodCard("xda", "XDA", "text-classification", ("xda", "data-augmentation", "long-tail")),
-    "ranker": MethodCard("ranker", "Shortlist ranker", "text-classification", ("ranker", "shortlist", "label-text", "long-tail")),
+    "ranker": MethodCard(
+        "ranker", "Shortlist ranker", "text-classification", ("ranker", "shortlist", "label-text", "long-tail")
+    ),
 }
 
 

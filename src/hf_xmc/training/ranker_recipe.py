@@ -24,7 +24,6 @@ from transformers import AutoConfig, AutoModel, Trainer
 from ..baselines import PEERS
 from ..data import LabelVocabulary, XMCInputError
 from ..hub.inference import RankedLabel
-from ..metrics import make_compute_metrics
 from ..models.shortlist_ranker import FUSION_FEATURES, ShortlistRanker
 from ..shortlist.collator import CANDIDATE_IDS, CANDIDATE_SCORES, DOCUMENT_EMBEDDINGS, ShortlistRankerCollator
 from ..shortlist.fusion import FUSION_OBJECTIVES, collect_candidate_features, fit_fusion
@@ -163,6 +162,7 @@ class RankerRecipe(MethodRecipe):
     model_arguments = RankerModelArguments
     training_arguments = RankerTrainingArguments
     model_types = RANKER_MODEL_TYPES
+    trainer_class = RankerTrainer
 
     def run(self, data_args, model_args, training_args, callbacks=None) -> dict:
         self.state = {"data_args": data_args, "model_args": model_args, "splits_seen": 0}
@@ -263,27 +263,10 @@ class RankerRecipe(MethodRecipe):
         return ShortlistRankerCollator(tokenizer, num_labels=len(vocabulary), max_length=data_args.max_length)
 
     # -------------------------------------------------------------------------------------------- the training
-    def build_trainer(self, *, model, tokenizer, collator, train_dataset, eval_dataset, vocabulary, data_args,
-                      training_args, callbacks, exclude=None):  # fmt: skip
-        # `exclude`: the evaluated documents' filter pairs; the ranker's candidates are its own top-k (no extra ones)
-        return RankerTrainer(
-            model=model,
-            args=training_args,
-            data_collator=collator,
-            train_dataset=train_dataset,
-            eval_dataset=eval_dataset,
-            processing_class=tokenizer,
-            compute_metrics=make_compute_metrics(
-                k=(1, 3, 5),
-                label_counts=vocabulary.counts,
-                num_train_docs=vocabulary.num_train_docs,
-                propensity=data_args.propensity,
-                label_format="ids",
-                exclude=exclude,
-            ),
-            preprocess_logits_for_metrics=keep_top_k_ids,
-            callbacks=callbacks,
-        )
+    def preprocess_logits_for_metrics(self, exclude=None):
+        # the ranker returns its own top-k ids (no dense logits); `exclude` (the evaluated documents' filter
+        # pairs) has nothing to remove from candidates that are its own top-k
+        return keep_top_k_ids
 
     def train_and_evaluate(self, trainer, data_args, training_args):
         model = trainer.model

@@ -151,9 +151,14 @@ class MethodRecipe(ABC):
                 label_format="ids",
                 exclude=exclude,
             ),
-            preprocess_logits_for_metrics=make_preprocess_logits_for_metrics(k=5, exclude=exclude),
+            preprocess_logits_for_metrics=self.preprocess_logits_for_metrics(exclude),
             callbacks=callbacks,
         )
+
+    def preprocess_logits_for_metrics(self, exclude=None):
+        """What the evaluation keeps of each batch's outputs: the top-5 label ids of the dense logits (the filter
+        pairs in `exclude` left out). A method whose model returns its own top-k ids overrides this."""
+        return make_preprocess_logits_for_metrics(k=5, exclude=exclude)
 
     def train_and_evaluate(self, trainer, data_args, training_args) -> tuple[object, dict[str, float]]:
         """Train, then evaluate on the evaluation subset; returns `(TrainOutput, metrics without key prefix)`."""
