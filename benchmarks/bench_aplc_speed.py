@@ -168,7 +168,9 @@ def main() -> None:
         build_start = time.perf_counter()
         screened = aplc.top_k(query, 5)  # the default: int8-screened clusters; this first call builds the screens
         first_call_s = time.perf_counter() - build_start
-        identical = bool(torch.equal(dense_top.indices, exact[1])) and bool(torch.equal(dense_top.indices, screened[1]))
+        identical = bool(torch.equal(dense_top.indices, exact[1])) and bool(
+            torch.equal(dense_top.indices, screened[1])
+        )
         # Probabilities saturate to 1.0 in float32 where logits do not, so the reference's order is compared up to ties:
         # our labels must carry its top-5 probabilities (to float32 rounding).
         reference_values = reference_style_top5(aplc, query).values

@@ -283,6 +283,7 @@ def main() -> None:
         "num_test_examples": len(examples["eval"]),
         "num_train_examples": len(examples["train"]),
         "num_decision_examples": len(examples["decision"]) if examples["decision"] is not None else 0,
+        "decision_per_label": data_args.decision_per_label,
         "num_labels": len(xmc.vocabulary),
         "excluded_filter_pairs": 0 if exclusions["eval"] is None else int(exclusions["eval"].nnz),
         "machine": machine(),

@@ -81,9 +81,13 @@ def common_flags(args, output_dir: str) -> list[str]:
     # no decision-threshold documents: this benchmark ranks, and every row then trains on the same documents
     flags = ["--dataset_name_or_path", args.dataset, "--output_dir", output_dir, "--report_to", "none",
              "--seed", str(args.seed), "--decision_validation_size", "0"]  # fmt: skip
-    for flag in ("max_train_samples", "max_eval_samples"):
-        if getattr(args, flag):
-            flags += [f"--{flag}", str(getattr(args, flag))]
+    # every row on the same documents: all of them unless capped (the recipes' own default caps evaluation at 3,000)
+    flags += [
+        "--max_train_samples",
+        str(args.max_train_samples or 0),
+        "--max_eval_samples",
+        str(args.max_eval_samples or 0),
+    ]
     return flags
 
 
@@ -93,6 +97,7 @@ def run_aplc(args, label_text: bool, log) -> dict:
     with tempfile.TemporaryDirectory(prefix="bench_scale_aplc_") as output_dir:
         flags = common_flags(args, output_dir) + [
             "--max_length", str(args.max_length), "--max_train_minutes", str(args.minutes),
+            "--compare_with_peers", "false",  # the peers are rows of their own
         ]  # fmt: skip
         if label_text:
             flags.append("--init_label_weights_from_text")
@@ -103,7 +108,11 @@ def run_aplc(args, label_text: bool, log) -> dict:
         seconds = time.perf_counter() - start
         model = APLC_RECIPE.load_saved(Path(output_dir))
         return metrics_row(
-            result["metrics"], seconds, model_mb=round(model_mb(model)), global_step=result["global_step"]
+            result["metrics"],
+            seconds,
+            model_mb=round(model_mb(model)),
+            global_step=result["global_step"],
+            budget_minutes=args.minutes,
         )
 
 
@@ -237,12 +246,24 @@ def main() -> None:
     if "ranker" in rows_wanted:
         rows.update(run_ranker(args, examples, xmc.vocabulary, log))
     million = run_million_label_check(log) if "million" in rows_wanted else None
+    rows_measured = list(rows)
     for name, row in rows.items():
         log(f"{name:<70} " + " ".join(f"{key} {row[key]:6.2f}" for key in REPORTED if key in row)
             + f"  {row['train_seconds']:.0f} s")  # fmt: skip
 
     output = Path(args.output) if args.output else RESULTS / f"scale_{Path(args.dataset).name}.json"
     output.parent.mkdir(parents=True, exist_ok=True)
+    previous = json.loads(output.read_text()) if output.is_file() else None
+    same_documents = previous is not None and (previous["num_train_docs"], previous["num_eval_docs"]) == (
+        len(examples["train"]),
+        len(examples["eval"]),
+    )
+    if same_documents:  # rows of earlier runs on the same documents stay (re-measured rows are replaced)
+        rows = {**{name: row for name, row in previous["rows"].items() if name not in rows}, **rows}
+    runs = (previous.get("runs", []) if same_documents else []) + [
+        {"settings": {key: value for key, value in vars(args).items() if key != "output"},
+         "rows": sorted(rows_measured), "finished": time.strftime("%Y-%m-%d %H:%M")}
+    ]  # fmt: skip
     report = {
         "benchmark": "bench_scale",
         "dataset": args.dataset,
@@ -253,7 +274,8 @@ def main() -> None:
         "settings": {key: value for key, value in vars(args).items() if key != "output"},
         "machine": {"platform": platform.platform(), "torch_threads": torch.get_num_threads()},
         "rows": rows,
-        "million_label_check": million,
+        "runs": runs,
+        "million_label_check": million if million is not None else (previous or {}).get("million_label_check"),
     }
     output.write_text(json.dumps(report, indent=2, default=float), encoding="utf-8")
     log(f"wrote {output}")

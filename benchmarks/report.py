@@ -230,9 +230,11 @@ def quality_plot(result: dict, path: Path) -> None:
 def quality_section(result: dict, plot_path: Path | None = None) -> list[str]:
     dataset = result["dataset"]
     held_out = result.get("num_decision_examples", 0)
+    # results measured before the recipe's default became one global threshold have no field: per label then
+    per_label = result.get("decision_per_label", True)
+    how = "micro-F1, per label with a global fallback" if per_label else "micro-F1, one global threshold"
     decision = (
-        f"decision thresholds (micro-F1, per label with a global fallback) are tuned on {held_out:,} further "
-        "held-out training documents"
+        f"decision thresholds ({how}) are tuned on {held_out:,} further held-out training documents"
         if held_out
         else "no decision thresholds were tuned"
     )
@@ -317,11 +319,113 @@ def decision_section(result: dict) -> list[str]:
         "| --- | ---: | ---: | ---: |",
     ]
     for name, row in result["rows"].items():
-        lines.append(f"| {name} | {row['threshold']:.3f} | {100 * row['micro_f1']:.2f} | {100 * row['macro_f1']:.2f} |")
+        lines.append(
+            f"| {name} | {row['threshold']:.3f} | {100 * row['micro_f1']:.2f} | {100 * row['macro_f1']:.2f} |"
+        )
+    return lines + [""]
+
+
+SCALE_COLUMNS = (
+    ("P@1", "P@1"), ("P@3", "P@3"), ("P@5", "P@5"), ("PSP@1_norm", "PSP@1"), ("PSP@3_norm", "PSP@3"),
+    ("PSP@5_norm", "PSP@5"), ("coverage@5", "cov@5"),
+)  # fmt: skip
+
+
+def scale_section(result: dict) -> list[str]:
+    """`bench_scale.py` on the full deps-dev: peers, APLC, the shortlist ranker and its fusion ablations."""
+    name = Path(result["dataset"]).name
+    lines = [
+        f"### At 37K labels: {name} (`python benchmarks/bench_scale.py`)",
+        "",
+        f"{result['num_train_docs']:,} training / {result['num_eval_docs']:,} test documents, "
+        f"{result['num_labels']:,} labels with texts, percent, "
+        "PSP normalised; cov@5: share of all labels that reach some test document's top 5. Ranker rows: one "
+        "trained ranker (`hf-xmc train ranker`, frozen MiniLM, classifier started from the label texts, trained on "
+        "its shortlists); its fusion is refitted on the held-out split with the named features only. Seconds: "
+        "training (the ranker's include fitting its sparse shortlister and encoding the documents and label texts; "
+        "APLC rows: the recipe under a wall-clock budget, their optimizer steps beside them). Model MB: parameters and "
+        "buffers; peak RSS: the benchmark process's peak so far (rows run in the order listed, in one or more runs).",
+        "",
+        "| model | " + " | ".join(title for _, title in SCALE_COLUMNS) + " | train s | model MB | peak RSS MB |",
+        "| --- | " + " | ".join("---:" for _ in SCALE_COLUMNS) + " | ---: | ---: | ---: |",
+    ]
+
+    def order(item):  # peers, then APLC, then the ranker's rows
+        return 0 if "TF-IDF" in item[0] else 1 if "APLC" in item[0] else 2
+
+    for row_name, row in sorted(result["rows"].items(), key=order):
+        cells = [f"{row[key]:.2f}" if key in row else "" for key, _ in SCALE_COLUMNS]
+        if row.get("global_step"):
+            budget = f"{row['budget_minutes']:g}-min budget, " if row.get("budget_minutes") else ""
+            row_name += f" ({budget}{row['global_step']:,} steps)"
+        lines.append(
+            f"| {row_name} | {' | '.join(cells)} | {row['train_seconds']:.0f} | {row.get('model_mb', '')} | "
+            f"{row.get('peak_rss_mb', '')} |"
+        )
+    notes = [f"{result['machine'].get('torch_threads', '?')} threads"]
+    if result.get("note"):
+        notes.append(result["note"])
+    lines += ["", "; ".join(notes) + "."]
+    million = result.get("million_label_check")
+    if million:
+        lines += [
+            "",
+            f"Bounded at {million['num_labels']:,} labels (`--rows million`: a `ShortlistRanker` of MiniLM's width, "
+            f"random weights): the top 5 of a batch of {million['batch']} in {million['seconds']:.2f} s, resident "
+            f"memory {million['peak_rss_growth_mb']:,} MB above the model's own {million['model_mb']:,} MB, where a "
+            f"dense (batch x labels) score matrix alone would take {million['dense_score_matrix_would_be_mb']:,} MB.",
+        ]
+    return lines + [""]
+
+
+def retrieval_section(result: dict) -> list[str]:
+    """`bench_retrieval.py`: exact vs faiss IVF label retrieval (MACLR's index) at up to 1M labels."""
+    lines = [
+        f"### Label retrieval at {result['num_labels']:,} labels (`python benchmarks/bench_retrieval.py`)",
+        "",
+        f"d = {result['dim']}, {result['num_queries']:,} queries, top {result['k']}; exact = chunked matmul; "
+        "speed-up in queries per CPU second over exact, same run. `clustered`: label vectors with cluster "
+        "structure (as encoded label texts have); `gaussian`: i.i.d. vectors, the worst case for any index.",
+        "",
+        f"| vectors | index | recall@{result['k']} | queries/s | speed-up | build s | memory MB |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    recall = f"recall@{result['k']}"
+    for kind, indexes in result["kinds"].items():
+        for index, row in indexes.items():
+            speedup = f"{row['speedup_vs_exact']:.1f}x" if "speedup_vs_exact" in row else "1x"
+            lines.append(
+                f"| {kind} | {index} | {row[recall]:.3f} | {row['qps']:.0f} | {speedup} | "
+                f"{row['build_s']:.0f} | {row['memory_mb']:.0f} |"
+            )
+    return lines + [""]
+
+
+def gudn_scale_section(result: dict) -> list[str]:
+    """`bench_gudn_scale.py`: GUDN's dense path vs its cluster shortlist (§3.4) per training step."""
+    setup = result["setup"]
+    lines = [
+        "### GUDN: dense vs cluster shortlist (`python benchmarks/bench_gudn_scale.py`)",
+        "",
+        f"A {setup['encoder_layers']}-layer encoder of width {setup['hidden_size']}, {setup['seq_len']} tokens, "
+        f"batch {setup['batch_size']}, {setup['positives_per_text']} positives per text, clusters of "
+        f"{setup['cluster_size']} labels; {setup['optimizer']}; one step = {setup['step']}.",
+        "",
+        "| labels | path | step s | peak RSS MB | inference docs/s |",
+        "| ---: | --- | ---: | ---: | ---: |",
+    ]
+    for row in result["rows"]:
+        path = row["path"] + (f" ({row['shortlist_clusters']} clusters)" if row.get("shortlist_clusters") else "")
+        lines.append(
+            f"| {row['num_labels']:,} | {path} | {row['step_seconds']:.2f} | {row['peak_rss_mb']:.0f} | "
+            f"{row['inference_docs_per_second']:.0f} |"
+        )
     return lines + [""]
 
 
 SECTIONS = (
+    ("retrieval", retrieval_section),
+    ("gudn_scale", gudn_scale_section),
     ("aplc_speed", aplc_speed_section),
     ("metrics", metrics_section),
     ("data", data_section),
@@ -339,6 +443,10 @@ def build_tables() -> str:
     for path in sorted(RESULTS.glob("quality_*.json")):
         result = json.loads(path.read_text())
         lines += quality_section(result, ROOT / "docs" / f"{path.stem}.png")
+    for path in sorted(RESULTS.glob("scale_*.json")):
+        result = json.loads(path.read_text())
+        if "slice" not in path.stem:  # development slices stay in their JSON
+            lines += scale_section(result)
     for path in sorted(RESULTS.glob("decision_*.json")):
         lines += decision_section(json.loads(path.read_text()))
     for name, render in SECTIONS:
