@@ -29,6 +29,7 @@ from hf_xmc.shortlist.sparse import SparseShortlister
 
 pytest_plugins = ["hub_fixtures"]
 needs_napkinxc = pytest.mark.skipif(not peer_is_installed("napkinxc-plt"), reason="napkinxc is not installed")
+needs_omikuji = pytest.mark.skipif(not peer_is_installed("omikuji-bonsai"), reason="omikuji is not installed")
 TINY_ENCODER = {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 37}
 LABEL_TEXTS = ["python web", "network graph", "sound video", "image math", "game editor", "data file", "user tool"]
 
@@ -152,7 +153,7 @@ def test_listwise_fusion_needs_to_know_each_candidates_document():
         fit_fusion(model, features, np.arange(10) < 3, objective="listwise")
 
 
-@needs_napkinxc
+@needs_omikuji  # the ranker's default shortlister: omikuji Bonsai
 def test_train_ranker_end_to_end_saves_reloads_serves_and_pushes(tiny_data, tmp_path, fake_hub, unique_repo_id):
     from hf_xmc.hub import load_xmc_model, push_xmc_model
     from hf_xmc.training.ranker_recipe import RANKER_RECIPE

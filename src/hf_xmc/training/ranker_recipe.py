@@ -64,7 +64,8 @@ class RankerModelArguments(XMCModelArguments):
     """The shortlist sources, the classifier's start, and what the fusion uses."""
 
     sparse_model: str = field(
-        default="napkinxc-plt", metadata={"help": f"Sparse shortlister: {', '.join(PEERS)} or none."}
+        default="omikuji-bonsai",
+        metadata={"help": f"Sparse shortlister: {', '.join(PEERS)} or none (Bonsai: the best peer on deps-dev)."},
     )
     sparse_shortlist_size: int = field(default=100, metadata={"help": "Labels the sparse model shortlists."})
     classifier_shortlist_size: int = field(default=50, metadata={"help": "Labels the classifier shortlists."})
