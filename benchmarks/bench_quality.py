@@ -297,11 +297,14 @@ def main() -> None:
         f"{record['num_decision_examples']:,} for the thresholds, {len(examples['eval']):,} test documents; "
         f"rows {[run.key for run in runs] or 'none'} at {args.minutes:g} min each"
     )
+    # each row carries when and how it was measured: a merged file holds rows of several runs
+    provenance = {key: record[key] for key in ("measured_at", "command", "decision_per_label")}
     if not args.skip_peers:
-        record["rows"].update(run_peers(args, examples, xmc.vocabulary, data_args, exclusions))
+        peers = run_peers(args, examples, xmc.vocabulary, data_args, exclusions)
+        record["rows"].update({name: {**row, **provenance} for name, row in peers.items()})
     for run in runs:
         name, row = run_method(run, args)
-        record["rows"][name] = row
+        record["rows"][name] = {**row, **provenance}
         merged = merge_and_write(output, record)  # after each method: a crash later keeps what was measured
     merged = merge_and_write(output, record)
     print_table(merged)

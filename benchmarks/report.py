@@ -230,9 +230,16 @@ def quality_plot(result: dict, path: Path) -> None:
 def quality_section(result: dict, plot_path: Path | None = None) -> list[str]:
     dataset = result["dataset"]
     held_out = result.get("num_decision_examples", 0)
-    # results measured before the recipe's default became one global threshold have no field: per label then
-    per_label = result.get("decision_per_label", True)
-    how = "micro-F1, per label with a global fallback" if per_label else "micro-F1, one global threshold"
+    # rows measured before the recipe's default became one global threshold have no field: per label then
+    modes = {name: row.get("decision_per_label", result.get("decision_per_label", True)) for name, row in
+             result["rows"].items()}  # fmt: skip
+    if all(modes.values()):
+        how = "micro-F1, per label with a global fallback"
+    elif not any(modes.values()):
+        how = "micro-F1, one global threshold"
+    else:
+        how = "micro-F1; one global threshold for " + ", ".join(name for name, mode in modes.items() if not mode)
+        how += ", per label with a global fallback for the other rows"
     decision = (
         f"decision thresholds ({how}) are tuned on {held_out:,} further held-out training documents"
         if held_out
@@ -264,9 +271,14 @@ def quality_section(result: dict, plot_path: Path | None = None) -> list[str]:
         ]
         lines += [quality_table_row(name, row, flags=True) for name, row in ablations.items()]
     notes = [f"{result['machine']['device']}, {result['machine']['threads']} threads"]
+    runs: dict[str, list[str]] = {}
+    for name, row in result["rows"].items():
+        runs.setdefault(row.get("measured_at") or result.get("measured_at") or "?", []).append(name)
+    if len(runs) > 1:  # rows merged from several runs: say which run measured which
+        notes.append("measured " + "; ".join(f"{when} ({', '.join(names)})" for when, names in sorted(runs.items())))
     if result.get("excluded_filter_pairs"):
         notes.append(f"{result['excluded_filter_pairs']:,} filter pairs (filter_labels_test.txt) left out")
-    if result.get("measured_at"):
+    if result.get("measured_at") and len(runs) <= 1:
         notes.append(f"measured {result['measured_at']}")
     if result.get("note"):
         notes.append(result["note"])
