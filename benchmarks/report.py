@@ -169,6 +169,16 @@ QUALITY_COLUMNS = (
 PLOTTED = ("P@1", "P@3", "P@5", "PSP@1_norm", "PSP@3_norm", "PSP@5_norm")
 
 
+def table_header(first: list[str], columns, last: list[str]) -> list[str]:
+    """A markdown table's header and alignment rows: text columns `first`, then number columns (`columns`' titles,
+    then `last`), right-aligned."""
+    numbers = [title for _, title in columns] + last
+    return [
+        "| " + " | ".join(first + numbers) + " |",
+        "| " + " | ".join(["---"] * len(first) + ["---:"] * len(numbers)) + " |",
+    ]
+
+
 def quality_row_label(name: str, row: dict) -> str:
     if row.get("kind") != "hf-xmc":
         return name
@@ -255,8 +265,7 @@ def quality_section(result: dict, plot_path: Path | None = None) -> list[str]:
         "(steps re-planned from the measured step time). µF1/MF1: micro/macro F1 of the decided label sets at a "
         "fixed 0.5 and at the tuned thresholds; docs/s: ranking the test split.",
         "",
-        "| model | " + " | ".join(title for _, title in QUALITY_COLUMNS) + " | train s | docs/s |",
-        "| --- | " + " | ".join("---:" for _ in QUALITY_COLUMNS) + " | ---: | ---: |",
+        *table_header(["model"], QUALITY_COLUMNS, ["train s", "docs/s"]),
     ]
     lines += [quality_table_row(name, row) for name, row in main_rows(result["rows"]).items()]
     ablations = ablation_rows(result["rows"])
@@ -266,8 +275,7 @@ def quality_section(result: dict, plot_path: Path | None = None) -> list[str]:
             "Ablations (`bench_quality.py --methods METHOD:ROW`, same documents and budget; the row's flags beside "
             "the method's defaults):",
             "",
-            "| row | flags | " + " | ".join(title for _, title in QUALITY_COLUMNS) + " | train s | docs/s |",
-            "| --- | --- | " + " | ".join("---:" for _ in QUALITY_COLUMNS) + " | ---: | ---: |",
+            *table_header(["row", "flags"], QUALITY_COLUMNS, ["train s", "docs/s"]),
         ]
         lines += [quality_table_row(name, row, flags=True) for name, row in ablations.items()]
     notes = [f"{result['machine']['device']}, {result['machine']['threads']} threads"]
@@ -358,8 +366,7 @@ def scale_section(result: dict) -> list[str]:
         "APLC rows: the recipe under a wall-clock budget, their optimizer steps beside them). Model MB: parameters and "
         "buffers; peak RSS: the benchmark process's peak so far (rows run in the order listed, in one or more runs).",
         "",
-        "| model | " + " | ".join(title for _, title in SCALE_COLUMNS) + " | train s | model MB | peak RSS MB |",
-        "| --- | " + " | ".join("---:" for _ in SCALE_COLUMNS) + " | ---: | ---: | ---: |",
+        *table_header(["model"], SCALE_COLUMNS, ["train s", "model MB", "peak RSS MB"]),
     ]
 
     def order(item):  # peers, then APLC, then the ranker's rows
