@@ -17,8 +17,6 @@ import json
 import time
 from pathlib import Path
 
-import numpy as np
-
 RESULTS = Path(__file__).resolve().parent / "results"
 SETTINGS = (  # (row name, objective, per_label)
     ("global, micro-F1", "micro", False),
@@ -28,19 +26,15 @@ SETTINGS = (  # (row name, objective, per_label)
 )
 
 
-def rank(recipe, checkpoint, split, k: int, max_length: int):
-    """Top-k ids and scores of every document of `split`, and its label lists."""
-    texts = list(split["text"])
-    ids, scores = [], []
-    for start in range(0, len(texts), 256):
-        ranked = recipe.rank_labels(
-            checkpoint.model, checkpoint.tokenizer, checkpoint.vocabulary, texts[start : start + 256], k,
-            max_length=max_length,
-        )  # fmt: skip
-        ids += [[label.label_id for label in row] for row in ranked]
-        scores += [[label.score for label in row] for row in ranked]
-        print(f"  ranked {min(start + 256, len(texts)):,} / {len(texts):,}", flush=True)
-    return np.asarray(ids), np.asarray(scores), [list(labels) for labels in split["labels"]]
+def rank(recipe, checkpoint, split, k: int, max_length: int, description: str):
+    """Top-k ids and scores of every document of `split` (the recipe's own chunked ranking), and its label lists."""
+    from hf_xmc.training.recipe_steps import rank_in_chunks
+
+    def rank_texts(texts, k):
+        return recipe.rank_labels(checkpoint.model, checkpoint.tokenizer, checkpoint.vocabulary, texts, k, max_length)
+
+    ids, scores, _ = rank_in_chunks(rank_texts, list(split["text"]), k, description)
+    return ids, scores, [list(labels) for labels in split["labels"]]
 
 
 def main() -> None:
@@ -71,8 +65,10 @@ def main() -> None:
     if examples["decision"] is None:
         raise SystemExit("the recipe's defaults hold out no decision documents (--decision_validation_size 0)")
     start = time.perf_counter()
-    decision = rank(recipe, checkpoint, examples["decision"], args.top_k, data_args.max_length)
-    evaluation = rank(recipe, checkpoint, examples["eval"], args.top_k, data_args.max_length)
+    decision = rank(
+        recipe, checkpoint, examples["decision"], args.top_k, data_args.max_length, "ranking decision docs"
+    )
+    evaluation = rank(recipe, checkpoint, examples["eval"], args.top_k, data_args.max_length, "ranking test docs")
     ranking_seconds = time.perf_counter() - start
     num_labels = len(checkpoint.vocabulary)
 

@@ -270,8 +270,6 @@ def main() -> None:
         "num_train_docs": len(examples["train"]),
         "num_eval_docs": len(examples["eval"]),
         "num_labels": len(xmc.vocabulary),
-        "minutes": args.minutes,
-        "settings": {key: value for key, value in vars(args).items() if key != "output"},
         "machine": {"platform": platform.platform(), "torch_threads": torch.get_num_threads()},
         "rows": rows,
         "runs": runs,
