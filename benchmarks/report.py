@@ -442,6 +442,138 @@ def gudn_scale_section(result: dict) -> list[str]:
     return lines + [""]
 
 
+MACLR_COLUMNS = (
+    ("P@1", "P@1"), ("P@3", "P@3"), ("P@5", "P@5"), ("PSP@5_norm", "PSP@5"), ("nDCG@5", "nDCG@5"),
+    ("R@10", "R@10"), ("R@100", "R@100"),
+)  # fmt: skip
+MACLR_ROWS = {
+    "popularity": "popularity (most frequent training labels, no text)",
+    "tfidf": "TF-IDF (documents vs label texts)",
+    "minilm": "all-MiniLM-L6-v2 as shipped",
+    "maclr_stage1": "MACLR stage I (ICT + adaptive clustering + label regularization)",
+    "maclr_stage1+2": "MACLR stage I+II (+ encoder and TF-IDF pseudo pairs)",
+    "gzsl_maclr": "generalized zero-shot: MACLR I+II fine-tuned on 80% of the labels",
+    "gzsl_minilm": "generalized zero-shot: MiniLM fine-tuned on 80% of the labels",
+    "fewshot1_maclr": "few-shot 1% of the labels, from MACLR I+II",
+    "fewshot1_minilm": "few-shot 1% of the labels, from MiniLM",
+    "fewshot5_maclr": "few-shot 5% of the labels, from MACLR I+II",
+    "fewshot5_minilm": "few-shot 5% of the labels, from MiniLM",
+}
+
+
+def maclr_section(result: dict) -> list[str]:
+    """`bench_maclr.py`: zero-shot label retrieval (no training label used) and the (generalized) few-shot rows."""
+    settings = result["settings"]
+    lines = []
+    for name, data in result["datasets"].items():
+        lines += [
+            f"### MACLR zero-shot on {name} (`python benchmarks/bench_maclr.py`)",
+            "",
+            f"{data['num_eval_documents']:,} test documents ranked over all {data['num_labels']:,} labels by their "
+            f"texts, percent, PSP normalised{'; a document' + chr(39) + 's own id (itself a label) left out of its ranking' if data.get('own_id_excluded') else ''}. "
+            f"Trained rows: {settings['minutes']:g} minutes each ({result['machine']['cpus']} cores), batch "
+            f"{settings['batch_size']}, max length {settings['max_length']}; the zero-shot rows read no training "
+            "label assignment (popularity is the exception). Few-shot rows: overall, then seen / unseen labels apart "
+            "(metrics over the documents that have a label of the subset).",
+            "",
+        ]
+        lines += table_header(["model"], MACLR_COLUMNS, ["train s"])
+        for row, metrics in data["rows"].items():
+            cells = [f"{metrics[key]:.2f}" if key in metrics else "" for key, _ in MACLR_COLUMNS]
+            seconds = data["training"].get(row, {}).get("seconds")
+            cells.append(f"{seconds:.0f}" if seconds is not None else "")
+            lines.append(f"| {MACLR_ROWS.get(row, row)} | {' | '.join(cells)} |")
+            for subset in ("seen", "unseen"):
+                if f"{subset}/P@1" in metrics:
+                    sub = [f"{metrics[f'{subset}/{key}']:.2f}" if f"{subset}/{key}" in metrics else ""
+                           for key, _ in MACLR_COLUMNS]  # fmt: skip
+                    lines.append(f"| &nbsp;&nbsp;{subset} labels only | {' | '.join(sub)} | |")
+        lines.append("")
+    return lines
+
+
+XLGEN_COLUMNS = (
+    ("micro_f1", "µF1"), ("macro_f1", "MF1"), ("macro_f1_0shot", "MF1 0-shot"), ("macro_f1_1shot", "MF1 1-shot"),
+    ("macro_f1_1to5shot", "MF1 1..5-shot"), ("P@1", "P@1"), ("P@5", "P@5"), ("PSP@1_norm", "PSP@1"),
+    ("PSP@5_norm", "PSP@5"), ("valid_share", "valid"),
+)  # fmt: skip
+
+
+def xlgen_section(result: dict) -> list[str]:
+    """`bench_xlgen.py`: XLGen's variants beside APLC under one training budget (sets, tails, ranking, validity)."""
+    pre = result.get("pretraining") or {}
+    setting = f", positive-unlabeled: {result['drop_positives']:.0%} of the training positives dropped" if result.get(
+        "drop_positives") else ""  # fmt: skip
+    lines = [
+        f"### XLGen on {result['dataset']}{setting} (`{result.get('command', 'python benchmarks/bench_xlgen.py')}`)",
+        "",
+        f"{result['num_test_examples']:,} test documents, percent; {result['num_train_examples']:,} training documents, "
+        f"a {result['minutes']:g}-minute training budget per model on {result['machine']['threads']} thread(s). "
+        "XLGen rows: beam 5, the paper's open setting; µF1/MF1 over the generated sets; tail macro-F1 over labels "
+        "with 0, 1 and 1..5 training documents; P@k/PSP@k from the generated labels' scores; `valid`: share of "
+        "generated labels that are vocabulary labels, `+trie`: the same model with constrained decoding (its µF1 and "
+        "P@1 beside). APLC: sets from its tuned thresholds.",
+    ]
+    if pre:
+        lines.append(
+            f"The T5 (`hf-xmc pretrain-t5`, budgeted apart): {pre['num_parameters'] / 1e6:.1f}M parameters, "
+            f"{pre['steps']:,} steps ({pre['epochs']:.2f} epochs) of span corruption in "
+            f"{pre['budget'].get('train_seconds', 0) / 60:.0f} min, held-out loss {pre['eval_loss_before']:.2f} -> "
+            f"{pre['eval_loss_after']:.2f}."
+        )
+    lines += [""] + table_header(["model"], XLGEN_COLUMNS, ["valid +trie", "µF1 +trie", "P@1 +trie", "epochs"])
+    for row in result["rows"].values():
+        metrics, trie = row["metrics"], row.get("constrained_metrics") or {}
+        cells = [f"{100 * metrics[key]:.2f}" if key in metrics else "" for key, _ in XLGEN_COLUMNS]
+        cells += [f"{100 * trie[key]:.2f}" if key in trie else "" for key in ("valid_share", "micro_f1", "P@1")]
+        cells.append(f"{row['epochs']:.2f}" if row.get("epochs") is not None else "")
+        lines.append(f"| {row['label']} | {' | '.join(cells)} |")
+    timed = [row for row in result["rows"].values() if row.get("decoding_ms_per_doc")]
+    if timed:
+        lines += ["", "Decoding, milliseconds per document "
+                  f"({timed[0]['timing_docs']} documents, batch 32):", ""]  # fmt: skip
+        names = list(timed[0]["decoding_ms_per_doc"])
+        lines += table_header(["model"], [(name, name.replace("_", " ")) for name in names], [])
+        for row in timed:
+            lines.append(f"| {row['label']} | " + " | ".join(f"{row['decoding_ms_per_doc'][n]:.0f}" for n in names) + " |")
+    return lines + [""]
+
+
+def xda_section(result: dict) -> list[str]:
+    """`bench_xda.py`: the classifier with and without XDA, and Table 3's ablations, same classifier and budget."""
+    settings = result["settings"]
+    lines = [
+        f"### XDA on {result['dataset']} (`python benchmarks/bench_xda.py`)",
+        "",
+        f"Classifier f_0: `{result['classifier']}`; every row continues it with its encoder frozen (at most "
+        f"{settings['train_epochs']:g} epochs or {settings['minutes']:g} min) on {settings['max_train_samples']:,} "
+        f"training documents, N_a = {settings['num_augmentations']}, N_t = {settings['head_tail_threshold']:g}, "
+        f"the filter keeps the top {settings['keep_fraction']:.0%}; {settings['max_eval_samples']:,} test documents, "
+        f"percent, PSP normalised. {result['machine']['threads']} thread(s).",
+        "",
+        "| row | P@1 | P@5 | PSP@1 | PSP@5 | augmented rows | train s |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for name, row in result["rows"].items():
+        metrics = row["metrics"]
+        cells = " | ".join(f"{100 * metrics[key]:.2f}" for key in ("P@1", "P@5", "PSP@1", "PSP@5"))
+        seconds = f"{row['train_seconds']:.0f}" if row.get("train_seconds") is not None else ""
+        lines.append(f"| {name} | {cells} | {row.get('augmented_rows', '')} | {seconds} |")
+    stages = ", ".join(f"{name} {seconds:.0f} s" for name, seconds in result["stage_seconds"].items()
+                       if not name.startswith("train"))  # fmt: skip
+    share = result["label_frequency"]["tail_pair_share"]
+    prompt = result["stage_reports"].get("prompt-tune", {})
+    lines += [
+        "",
+        f"Stages: {stages}. Prefix fill loss {prompt.get('eval_loss_before', float('nan')):.3f} -> "
+        f"{prompt.get('eval_loss_after', float('nan')):.3f}. Tail labels' share of positive training pairs: "
+        f"original {share['original']:.1%}, all generated (DA) {share['DA']:.1%}, XDA {share['XDA']:.1%}.",
+        "",
+        f"![label frequency before and after augmentation](benchmarks/results/{Path(result['label_frequency']['plot']).name})",
+    ]
+    return lines + [""]
+
+
 SECTIONS = (
     ("retrieval", retrieval_section),
     ("gudn_scale", gudn_scale_section),
@@ -468,6 +600,12 @@ def build_tables() -> str:
             lines += scale_section(result)
     for path in sorted(RESULTS.glob("decision_*.json")):
         lines += decision_section(json.loads(path.read_text()))
+    if _load("maclr") is not None:
+        lines += maclr_section(_load("maclr"))
+    for path in sorted(RESULTS.glob("xlgen_*.json")):
+        lines += xlgen_section(json.loads(path.read_text()))
+    for path in sorted(RESULTS.glob("xda_*.json")):
+        lines += xda_section(json.loads(path.read_text()))
     for name, render in SECTIONS:
         result = _load(name)
         if result is not None:

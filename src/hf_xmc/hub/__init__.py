@@ -9,11 +9,11 @@ from .checkpoint import (
     decision_mask,
     hf_xmc_model_types,
     load_xmc_model,
-    push_xmc_model,
     save_xmc_checkpoint,
 )
 from .inference import RankedLabel, TextTooLongError, rank_labels
 from .model_card import METHOD_CARDS, ModelCardCallback, build_model_card
+from .push import push_xmc_model
 
 __all__ = [
     "METHOD_CARDS",

@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from huggingface_hub import constants, create_repo, snapshot_download, upload_folder
+from huggingface_hub import constants, snapshot_download
 from huggingface_hub.errors import (
     GatedRepoError,
     HFValidationError,
@@ -28,7 +27,7 @@ from huggingface_hub.utils import validate_repo_id
 from ..data.vocabulary import LABEL_VOCABULARY_FILE, LabelVocabulary
 from ..decision import DECISION_THRESHOLDS_FILE, DecisionThresholds
 from .inference import RankedLabel, model_max_length, rank_labels
-from .model_card import MODEL_CARD_INPUTS_FILE, rerender_model_card, write_model_card
+from .model_card import write_model_card
 
 CONFIG_FILE = "config.json"
 TOKENIZER_FILES = ("tokenizer_config.json", "tokenizer.json")
@@ -162,7 +161,7 @@ def save_xmc_checkpoint(
     tokenizer.save_pretrained(folder)
     vocabulary.save_pretrained(folder)
     if thresholds is not None:
-        _check_thresholds(thresholds, len(vocabulary), type(model).__name__)
+        check_thresholds_fit(thresholds, len(vocabulary), type(model).__name__)
         thresholds.save_pretrained(folder)
     if model_card is None and not (folder / "README.md").is_file():
         card_kwargs.setdefault("num_labels", len(vocabulary))
@@ -176,75 +175,7 @@ def save_xmc_checkpoint(
     return folder
 
 
-def push_xmc_model(
-    model_or_folder,
-    repo_id: str,
-    tokenizer=None,
-    vocabulary: LabelVocabulary | None = None,
-    model_card=None,
-    private: bool | None = None,
-    token: str | bool | None = None,
-    revision: str | None = None,
-    commit_message: str = "Upload hf-xmc model",
-    create_pr: bool = False,
-    thresholds: DecisionThresholds | None = None,
-    **card_kwargs,
-):
-    """Push a complete checkpoint to the Hub; returns the `CommitInfo`.
-
-    Args:
-        model_or_folder: an hf-xmc `PreTrainedModel` (then `tokenizer` and `vocabulary` are required), or a folder
-            written by `save_xmc_checkpoint` / a Trainer run (checked before anything is uploaded; Trainer leftovers
-            such as `checkpoint-*` and optimizer state are not uploaded).
-        repo_id (`str`): the target repository (created if missing).
-        model_card (`ModelCard`, *optional*): overrides the card. By default a folder's card written by hf-xmc (it
-            has `model_card.json`) is rendered again for `repo_id`, so the pushed card names the repository, not the
-            local folder; a model gets the method's template filled with `model_name=repo_id` and `card_kwargs`.
-        private, token, revision, commit_message, create_pr: as in `huggingface_hub.upload_folder`.
-        thresholds (`DecisionThresholds`, *optional*): tuned decision thresholds to upload with a model (a folder's
-            own `decision_thresholds.json` is uploaded with the rest of the folder).
-    """
-    try:
-        validate_repo_id(repo_id)
-    except HFValidationError as error:
-        raise XMCCheckpointError(f"{repo_id!r} is not a valid Hub repo id: {error}") from error
-    with tempfile.TemporaryDirectory(prefix="hf_xmc_push_") as staging:
-        if isinstance(model_or_folder, (str, os.PathLike)):
-            folder = Path(model_or_folder)
-            if not folder.is_dir():
-                raise XMCCheckpointError(f"{folder} is not a folder.")
-            check_checkpoint_folder(folder)
-            rerender = model_card is None and (folder / MODEL_CARD_INPUTS_FILE).is_file()
-            if model_card is not None or thresholds is not None or rerender:
-                folder = Path(staging)
-                _copy_tree(Path(model_or_folder), folder)
-                if model_card is not None:
-                    model_card.save(folder / "README.md")
-                elif rerender:  # the card (and its inputs) rendered again for the repo id, in the staged copy only
-                    rerender_model_card(folder, repo_id)
-                if thresholds is not None:
-                    _check_thresholds(thresholds, len(LabelVocabulary.from_pretrained(folder)), str(model_or_folder))
-                    thresholds.save_pretrained(folder)
-        else:
-            if tokenizer is None or vocabulary is None:
-                raise XMCCheckpointError("push_xmc_model needs the tokenizer and the label vocabulary with a model.")
-            card_kwargs.setdefault("model_name", repo_id)
-            folder = save_xmc_checkpoint(
-                staging, model_or_folder, tokenizer, vocabulary, model_card, thresholds=thresholds, **card_kwargs
-            )
-        create_repo(repo_id, private=private, token=token, exist_ok=True)
-        return upload_folder(
-            repo_id=repo_id,
-            folder_path=folder,
-            commit_message=commit_message,
-            token=token,
-            revision=revision,
-            create_pr=create_pr,
-            ignore_patterns=UPLOAD_IGNORE_PATTERNS,
-        )
-
-
-def _check_thresholds(thresholds: DecisionThresholds, num_labels: int, source: str) -> None:
+def check_thresholds_fit(thresholds: DecisionThresholds, num_labels: int, source: str) -> None:
     if thresholds.num_labels is not None and thresholds.num_labels != num_labels:
         raise XMCCheckpointError(
             f"{source}: the decision thresholds are for {thresholds.num_labels} labels but the label vocabulary has "
@@ -258,14 +189,8 @@ def _load_thresholds(folder: Path, num_labels: int, source: str) -> DecisionThre
     except ValueError as error:
         raise XMCCheckpointError(f"{source}: {DECISION_THRESHOLDS_FILE} cannot be used ({error}).") from error
     if thresholds is not None:
-        _check_thresholds(thresholds, num_labels, source)
+        check_thresholds_fit(thresholds, num_labels, source)
     return thresholds
-
-
-def _copy_tree(source: Path, target: Path) -> None:
-    import shutil
-
-    shutil.copytree(source, target, dirs_exist_ok=True, ignore=shutil.ignore_patterns(*UPLOAD_IGNORE_PATTERNS))
 
 
 def resolve_checkpoint(name_or_path: str | os.PathLike, revision: str | None = None, token=None) -> Path:

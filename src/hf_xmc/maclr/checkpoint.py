@@ -127,7 +127,7 @@ def save_maclr_model(
 
 def push_maclr_model(encoder, repo_id: str, vocabulary, index=None, loss=None, stage=None, **kwargs):
     """Save a complete MACLR checkpoint into a temporary folder and push it with `hf_xmc.hub.push_xmc_model`."""
-    from ..hub.checkpoint import push_xmc_model
+    from ..hub.push import push_xmc_model
 
     push_kwargs = {key: kwargs.pop(key) for key in ("private", "token", "revision", "commit_message") if key in kwargs}
     with tempfile.TemporaryDirectory(prefix="hf_xmc_maclr_push_") as staging:

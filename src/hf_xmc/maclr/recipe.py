@@ -271,7 +271,7 @@ def run_maclr(recipe, data_args, model_args, training_args, callbacks=None) -> d
     )
     if training_args.push_to_hub:
         repo_id = training_args.hub_model_id or output_dir.name
-        from ..hub.checkpoint import push_xmc_model
+        from ..hub.push import push_xmc_model
 
         result["hub_commit_url"] = push_xmc_model(output_dir, repo_id, token=training_args.hub_token).commit_url
     result["removed_checkpoints"] = steps.remove_checkpoints(output_dir, keep=bool(training_args.keep_checkpoints))
