@@ -15,6 +15,10 @@ document's own package, itself a label, is left out of its ranking, BEIR's `igno
 No zero-shot row reads a training label assignment (popularity is the exception, and says so).
 
     python benchmarks/bench_maclr.py --minutes 55                                   # the full run (hours)
+    python benchmarks/bench_maclr.py --datasets debtags --rows popularity,tfidf,minilm,maclr_stage1,maclr_stage1+2,\\
+        gzsl_maclr --minutes 10 --max_eval_samples 3000 --max_train_samples 4000 --num_updates 2 --learning_rate 5e-5
+        # what `results/maclr.json` holds (1 thread): on CPU every re-clustering encodes all the training documents,
+        # so with all 21K debtags documents a 10-minute stage I spends nearly all of it encoding (10 steps done)
     python benchmarks/bench_maclr.py --datasets debtags --rows popularity,tfidf,minilm,maclr_stage1 \\
         --minutes 2 --max_eval_samples 300 --max_train_samples 2000 --output /tmp/maclr_smoke.json   # a smoke
 
@@ -27,10 +31,14 @@ import argparse
 import json
 import os
 import platform
+import shlex
+import sys
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from hf_xmc.data import load_xmc_dataset
 from hf_xmc.maclr.encoder import load_encoder
@@ -166,7 +174,9 @@ def main(argv=None) -> dict:
     results = {
         "benchmark": "maclr",
         "settings": {key: value for key, value in vars(args).items() if key != "output"},
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
+        "machine": {"cpus": os.cpu_count(), "threads": torch.get_num_threads(), "platform": platform.platform()},
+        "measured_at": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "command": "python benchmarks/bench_maclr.py " + " ".join(shlex.quote(arg) for arg in (argv or sys.argv[1:])),
         "datasets": {},
     }
     for name in args.datasets.split(","):

@@ -463,18 +463,23 @@ MACLR_ROWS = {
 
 def maclr_section(result: dict) -> list[str]:
     """`bench_maclr.py`: zero-shot label retrieval (no training label used) and the (generalized) few-shot rows."""
-    settings = result["settings"]
+    settings, machine = result["settings"], result["machine"]
+    threads = f"{machine['threads']} thread(s)" if machine.get("threads") else f"{machine['cpus']} cores"
+    documents = f"{settings['max_train_samples']:,}" if settings.get("max_train_samples") else "all"
     lines = []
     for name, data in result["datasets"].items():
+        own_id = (
+            "; a document's own id (itself a label) left out of its ranking" if data.get("own_id_excluded") else ""
+        )
         lines += [
-            f"### MACLR zero-shot on {name} (`python benchmarks/bench_maclr.py`)",
+            f"### MACLR zero-shot on {name} (`{result.get('command', 'python benchmarks/bench_maclr.py')}`)",
             "",
             f"{data['num_eval_documents']:,} test documents ranked over all {data['num_labels']:,} labels by their "
-            f"texts, percent, PSP normalised{'; a document' + chr(39) + 's own id (itself a label) left out of its ranking' if data.get('own_id_excluded') else ''}. "
-            f"Trained rows: {settings['minutes']:g} minutes each ({result['machine']['cpus']} cores), batch "
-            f"{settings['batch_size']}, max length {settings['max_length']}; the zero-shot rows read no training "
-            "label assignment (popularity is the exception). Few-shot rows: overall, then seen / unseen labels apart "
-            "(metrics over the documents that have a label of the subset).",
+            f"texts, percent, PSP normalised{own_id}. Trained rows: {settings['minutes']:g} minutes each on "
+            f"{threads}, pairs from {documents} training documents, batch {settings['batch_size']}, learning rate "
+            f"{settings['learning_rate']:g}, max length {settings['max_length']}; the zero-shot rows read no training "
+            "label assignment (popularity is the exception). Generalized zero-shot / few-shot rows: overall, then "
+            "the labels trained on (seen) and the rest (unseen) apart, each over the documents having such a label.",
             "",
         ]
         lines += table_header(["model"], MACLR_COLUMNS, ["train s"])
@@ -483,11 +488,15 @@ def maclr_section(result: dict) -> list[str]:
             seconds = data["training"].get(row, {}).get("seconds")
             cells.append(f"{seconds:.0f}" if seconds is not None else "")
             lines.append(f"| {MACLR_ROWS.get(row, row)} | {' | '.join(cells)} |")
+            if not row.startswith(("gzsl", "fewshot")):
+                continue  # a zero-shot row's seen/unseen split (by training counts) says nothing about its training
             for subset in ("seen", "unseen"):
                 if f"{subset}/P@1" in metrics:
                     sub = [f"{metrics[f'{subset}/{key}']:.2f}" if f"{subset}/{key}" in metrics else ""
                            for key, _ in MACLR_COLUMNS]  # fmt: skip
-                    lines.append(f"| &nbsp;&nbsp;{subset} labels only | {' | '.join(sub)} | |")
+                    count = metrics.get(f"{subset}/num_labels")
+                    what = f"{subset} labels ({count:,.0f})" if count is not None else f"{subset} labels"
+                    lines.append(f"| &nbsp;&nbsp;{what} | {' | '.join(sub)} | |")
         lines.append("")
     return lines
 
@@ -535,7 +544,9 @@ def xlgen_section(result: dict) -> list[str]:
         names = list(timed[0]["decoding_ms_per_doc"])
         lines += table_header(["model"], [(name, name.replace("_", " ")) for name in names], [])
         for row in timed:
-            lines.append(f"| {row['label']} | " + " | ".join(f"{row['decoding_ms_per_doc'][n]:.0f}" for n in names) + " |")
+            lines.append(
+                f"| {row['label']} | " + " | ".join(f"{row['decoding_ms_per_doc'][n]:.0f}" for n in names) + " |"
+            )
     return lines + [""]
 
 
