@@ -4,9 +4,10 @@
     python benchmarks/report.py --print    # print the tables only
 
 The numbers are never typed by hand: each table reads the JSON its benchmark script wrote
-(`bench_data.py`, `bench_metrics.py`, `bench_aplc_speed.py`, `bench_quality.py`, `bench_main_job.py`: the set-up
-section's line between the MAIN_JOB markers); the quality tables also
-write their plots, `docs/quality_<dataset>.png`.
+(`bench_data.py`, `bench_metrics.py`, `bench_aplc_speed.py`, `bench_quality.py`, `bench_scale.py`,
+`bench_decision.py`, `bench_retrieval.py`, `bench_gudn_scale.py`, `bench_maclr.py`, `bench_xlgen.py`, `bench_xda.py`,
+`bench_main_job.py`: the set-up section's line between the MAIN_JOB markers); the quality tables also write their
+plots, `docs/quality_<dataset>.png`.
 """
 
 from __future__ import annotations
@@ -442,6 +443,15 @@ def gudn_scale_section(result: dict) -> list[str]:
     return lines + [""]
 
 
+def provenance_lines(result: dict, label_of) -> list[str]:
+    """Which command measured which rows, when (`parts` where several runs filled one file), then a blank line."""
+    parts = result.get("parts")
+    if not parts:
+        return [f"`{result['command']}` ({result['measured_at']}).", ""] if result.get("command") else []
+    return [f"- {', '.join(label_of(row) for row in part['rows'])}: `{part['command']}` ({part['measured_at']})"
+            for part in parts] + [""]  # fmt: skip
+
+
 MACLR_COLUMNS = (
     ("P@1", "P@1"), ("P@3", "P@3"), ("P@5", "P@5"), ("PSP@5_norm", "PSP@5"), ("nDCG@5", "nDCG@5"),
     ("R@10", "R@10"), ("R@100", "R@100"),
@@ -472,8 +482,9 @@ def maclr_section(result: dict) -> list[str]:
             "; a document's own id (itself a label) left out of its ranking" if data.get("own_id_excluded") else ""
         )
         lines += [
-            f"### MACLR zero-shot on {name} (`{result.get('command', 'python benchmarks/bench_maclr.py')}`)",
+            f"### MACLR zero-shot on {name} (`python benchmarks/bench_maclr.py`)",
             "",
+            *provenance_lines(result, lambda row: MACLR_ROWS.get(row, row)),
             f"{data['num_eval_documents']:,} test documents ranked over all {data['num_labels']:,} labels by their "
             f"texts, percent, PSP normalised{own_id}. Trained rows: {settings['minutes']:g} minutes each on "
             f"{threads}, pairs from {documents} training documents, batch {settings['batch_size']}, learning rate "
@@ -514,7 +525,7 @@ def xlgen_section(result: dict) -> list[str]:
     setting = f", positive-unlabeled: {result['drop_positives']:.0%} of the training positives dropped" if result.get(
         "drop_positives") else ""  # fmt: skip
     lines = [
-        f"### XLGen on {result['dataset']}{setting} (`{result.get('command', 'python benchmarks/bench_xlgen.py')}`)",
+        f"### XLGen on {result['dataset']}{setting} (`python benchmarks/bench_xlgen.py`)",
         "",
         f"{result['num_test_examples']:,} test documents, percent; {result['num_train_examples']:,} training documents, "
         f"a {result['minutes']:g}-minute training budget per model on {result['machine']['threads']} thread(s). "
@@ -525,11 +536,12 @@ def xlgen_section(result: dict) -> list[str]:
     ]
     if pre:
         lines.append(
-            f"The T5 (`hf-xmc pretrain-t5`, budgeted apart): {pre['num_parameters'] / 1e6:.1f}M parameters, "
+            f"\nThe T5 (`hf-xmc pretrain-t5`, budgeted apart): {pre['num_parameters'] / 1e6:.1f}M parameters, "
             f"{pre['steps']:,} steps ({pre['epochs']:.2f} epochs) of span corruption in "
             f"{pre['budget'].get('train_seconds', 0) / 60:.0f} min, held-out loss {pre['eval_loss_before']:.2f} -> "
             f"{pre['eval_loss_after']:.2f}."
         )
+    lines += ["", *provenance_lines(result, lambda name: result["rows"][name]["label"])]
     lines += [""] + table_header(["model"], XLGEN_COLUMNS, ["valid +trie", "µF1 +trie", "P@1 +trie", "epochs"])
     for row in result["rows"].values():
         metrics, trie = row["metrics"], row.get("constrained_metrics") or {}
@@ -537,6 +549,10 @@ def xlgen_section(result: dict) -> list[str]:
         cells += [f"{100 * trie[key]:.2f}" if key in trie else "" for key in ("valid_share", "micro_f1", "P@1")]
         cells.append(f"{row['epochs']:.2f}" if row.get("epochs") is not None else "")
         lines.append(f"| {row['label']} | {' | '.join(cells)} |")
+    partial = [f"{row['label']} on its first {row['constrained_docs']:,}" for row in result["rows"].values()
+               if row.get("constrained_docs", result["num_test_examples"]) < result["num_test_examples"]]  # fmt: skip
+    if partial:
+        lines += ["", f"`+trie` columns: {'; '.join(partial)} test documents (the others on all)."]
     timed = [row for row in result["rows"].values() if row.get("decoding_ms_per_doc")]
     if timed:
         lines += ["", "Decoding, milliseconds per document "
@@ -556,6 +572,7 @@ def xda_section(result: dict) -> list[str]:
     lines = [
         f"### XDA on {result['dataset']} (`python benchmarks/bench_xda.py`)",
         "",
+        *provenance_lines(result, str),
         f"Classifier f_0: `{result['classifier']}`; every row continues it with its encoder frozen (at most "
         f"{settings['train_epochs']:g} epochs or {settings['minutes']:g} min) on {settings['max_train_samples']:,} "
         f"training documents, N_a = {settings['num_augmentations']}, N_t = {settings['head_tail_threshold']:g}, "
@@ -567,7 +584,7 @@ def xda_section(result: dict) -> list[str]:
     ]
     for name, row in result["rows"].items():
         metrics = row["metrics"]
-        cells = " | ".join(f"{100 * metrics[key]:.2f}" for key in ("P@1", "P@5", "PSP@1", "PSP@5"))
+        cells = " | ".join(f"{100 * metrics[key]:.2f}" for key in ("P@1", "P@5", "PSP@1_norm", "PSP@5_norm"))
         seconds = f"{row['train_seconds']:.0f}" if row.get("train_seconds") is not None else ""
         lines.append(f"| {name} | {cells} | {row.get('augmented_rows', '')} | {seconds} |")
     stages = ", ".join(f"{name} {seconds:.0f} s" for name, seconds in result["stage_seconds"].items()

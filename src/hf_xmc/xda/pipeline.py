@@ -278,7 +278,8 @@ def run_training(common: XDACommonArguments, args: MDATrainArguments, scorer_nam
         num_eval_examples=len(test), num_eval_split_docs=len(xmc.splits["test"]),
     )  # fmt: skip
     save_xmc_checkpoint(folder, checkpoint.model, checkpoint.tokenizer, xmc.vocabulary)
-    shown = ", ".join(f"{key} {100 * metrics[key]:.2f}" for key in ("P@1", "P@5", "PSP@1", "PSP@5"))
+    shown = ", ".join(f"{key.removesuffix('_norm')} {100 * metrics[key]:.2f}"
+                      for key in ("P@1", "P@5", "PSP@1_norm", "PSP@5_norm"))  # fmt: skip
     print(f"[xda] classifier ({checkpoint.method}, {report['steps']} steps): {shown} on {len(test):,} test documents")
     report = {**report, "metrics": metrics, "classifier_source": source, "method": checkpoint.method,
               "augmented_rows": augmented_rows, "original_rows": len(rows), "eval_documents": len(test)}  # fmt: skip
