@@ -31,14 +31,12 @@ import argparse
 import json
 import os
 import platform
-import shlex
-import sys
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 import torch
+from provenance import run_provenance
 
 from hf_xmc.data import load_xmc_dataset
 from hf_xmc.maclr.encoder import load_encoder
@@ -175,8 +173,7 @@ def main(argv=None) -> dict:
         "benchmark": "maclr",
         "settings": {key: value for key, value in vars(args).items() if key != "output"},
         "machine": {"cpus": os.cpu_count(), "threads": torch.get_num_threads(), "platform": platform.platform()},
-        "measured_at": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        "command": "python benchmarks/bench_maclr.py " + " ".join(shlex.quote(arg) for arg in (argv or sys.argv[1:])),
+        **run_provenance(__file__, argv),
         "datasets": {},
     }
     for name in args.datasets.split(","):

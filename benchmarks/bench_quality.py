@@ -43,11 +43,11 @@ import platform
 import re
 import shlex
 import shutil
-import sys
 import tempfile
 import time
-from datetime import datetime, timezone
 from pathlib import Path
+
+from provenance import run_provenance
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -287,8 +287,7 @@ def main() -> None:
         "num_labels": len(xmc.vocabulary),
         "excluded_filter_pairs": 0 if exclusions["eval"] is None else int(exclusions["eval"].nnz),
         "machine": machine(),
-        "measured_at": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        "command": "python benchmarks/bench_quality.py " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
+        **run_provenance(__file__),
         "note": None,  # a note of an earlier file (e.g. the converted run) does not describe this one
         "rows": {},
     }

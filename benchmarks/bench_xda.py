@@ -26,11 +26,10 @@ import dataclasses
 import json
 import os
 import platform
-import shlex
-import sys
 import time
-from datetime import datetime, timezone
 from pathlib import Path
+
+from provenance import run_provenance
 
 RESULTS = Path(__file__).parent / "results"
 ROWS = ("f_0", "baseline", "XDA", "w/o Prompt", "w/o Filter", "w/o Mask")
@@ -261,8 +260,7 @@ def main(argv=None) -> dict:
         "examples": examples,
         "machine": {"platform": platform.platform(), "torch": torch.__version__, "threads": torch.get_num_threads()},
         "total_seconds": time.monotonic() - started,
-        "measured_at": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        "command": "python benchmarks/bench_xda.py " + " ".join(shlex.quote(arg) for arg in (argv or sys.argv[1:])),
+        **run_provenance(__file__, argv),
     }
     results_path = Path(args.results) if args.results else RESULTS / f"{stem}.json"
     results_path.parent.mkdir(parents=True, exist_ok=True)

@@ -25,11 +25,11 @@ import json
 import platform
 import shlex
 import shutil
-import sys
 import tempfile
 import time
-from datetime import datetime, timezone
 from pathlib import Path
+
+from provenance import run_provenance
 
 RESULTS = Path(__file__).resolve().parent / "results"
 TABLE = (
@@ -78,8 +78,8 @@ def run_xlgen(variant: str, args, dataset: str, examples, vocabulary) -> dict:
     codec = LabelCodec(tokenizer, vocabulary.labels, model.config.label_separator)
     texts = list(examples["eval"]["text"])
     references = [list(row) for row in examples["eval"]["labels"]]
-    shown = args.constrained_docs or len(texts)  # the label trie decodes several times slower than plain beams
-    print(f"xlgen-{variant}: constrained beam 5 on {min(shown, len(texts)):,} documents ...", flush=True)
+    shown = min(args.constrained_docs or len(texts), len(texts))  # the trie decodes slower than plain beams
+    print(f"xlgen-{variant}: constrained beam 5 on {shown:,} documents ...", flush=True)
     constrained, _ = timed_generation(model, tokenizer, codec, texts[:shown], "beam", constrained=True)
     constrained_metrics = evaluate_generated_labels(constrained.labels, references[:shown], vocabulary)
     timing_texts = texts[: args.timing_docs]
@@ -95,7 +95,7 @@ def run_xlgen(variant: str, args, dataset: str, examples, vocabulary) -> dict:
         "label": f"XLGen-{variant}",
         "metrics": {k: v for k, v in outcome["metrics"].items() if isinstance(v, (int, float))},
         "constrained_metrics": constrained_metrics,
-        "constrained_docs": min(shown, len(texts)),
+        "constrained_docs": shown,
         "decoding_ms_per_doc": timings,
         "timing_docs": len(timing_texts),
         "train_seconds": budget.get("train_seconds"),
@@ -207,8 +207,7 @@ def main() -> None:
         "minutes": args.minutes,
         "pretraining": json.loads(pretraining.read_text()) if pretraining.is_file() else None,
         "machine": {"platform": platform.platform(), "torch": torch.__version__, "threads": torch.get_num_threads()},
-        "measured_at": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        "command": "python benchmarks/bench_xlgen.py " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
+        **run_provenance(__file__),
         "rows": {},
     }
     for variant in [v for v in args.variants.split(",") if v]:
