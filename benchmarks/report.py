@@ -541,8 +541,8 @@ def xlgen_section(result: dict) -> list[str]:
             f"{pre['budget'].get('train_seconds', 0) / 60:.0f} min, held-out loss {pre['eval_loss_before']:.2f} -> "
             f"{pre['eval_loss_after']:.2f}."
         )
-    lines += ["", *provenance_lines(result, lambda name: result["rows"][name]["label"])]
-    lines += [""] + table_header(["model"], XLGEN_COLUMNS, ["valid +trie", "µF1 +trie", "P@1 +trie", "epochs"])
+    lines += ["", *(provenance_lines(result, lambda name: result["rows"][name]["label"]) or [""])]
+    lines += table_header(["model"], XLGEN_COLUMNS, ["valid +trie", "µF1 +trie", "P@1 +trie", "epochs"])
     for row in result["rows"].values():
         metrics, trie = row["metrics"], row.get("constrained_metrics") or {}
         cells = [f"{100 * metrics[key]:.2f}" if key in metrics else "" for key, _ in XLGEN_COLUMNS]
@@ -566,6 +566,9 @@ def xlgen_section(result: dict) -> list[str]:
     return lines + [""]
 
 
+XDA_COLUMNS = (("P@1", "P@1"), ("P@5", "P@5"), ("PSP@1_norm", "PSP@1"), ("PSP@5_norm", "PSP@5"))
+
+
 def xda_section(result: dict) -> list[str]:
     """`bench_xda.py`: the classifier with and without XDA, and Table 3's ablations, same classifier and budget."""
     settings = result["settings"]
@@ -579,12 +582,11 @@ def xda_section(result: dict) -> list[str]:
         f"the filter keeps the top {settings['keep_fraction']:.0%}; {settings['max_eval_samples']:,} test documents, "
         f"percent, PSP normalised. {result['machine']['threads']} thread(s).",
         "",
-        "| row | P@1 | P@5 | PSP@1 | PSP@5 | augmented rows | train s |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+        *table_header(["row"], XDA_COLUMNS, ["augmented rows", "train s"]),
     ]
     for name, row in result["rows"].items():
         metrics = row["metrics"]
-        cells = " | ".join(f"{100 * metrics[key]:.2f}" for key in ("P@1", "P@5", "PSP@1_norm", "PSP@5_norm"))
+        cells = " | ".join(f"{100 * metrics[key]:.2f}" for key, _ in XDA_COLUMNS)
         seconds = f"{row['train_seconds']:.0f}" if row.get("train_seconds") is not None else ""
         lines.append(f"| {name} | {cells} | {row.get('augmented_rows', '')} | {seconds} |")
     stages = ", ".join(f"{name} {seconds:.0f} s" for name, seconds in result["stage_seconds"].items()
