@@ -4,6 +4,8 @@ Rows, all trained on the same training documents and evaluated on the same test 
 
 - the TF-IDF peers (napkinXC PLT, omikuji Parabel, omikuji Bonsai) through `hf_xmc.baselines`;
 - MiniLM + APLC as `hf-xmc train aplc` runs it, and with `--init_label_weights_from_text` (label-text start);
+- MiniLM + GUDN as `hf-xmc train gudn` runs it at this scale (label clusters, LightXML's dynamic negative sampling,
+  the shortlist at inference), and with `--init_label_weights_from_text` (rows `gudn`, `gudn_label_text`);
 - the shortlist ranker (`hf-xmc train ranker`), trained once; its fusion is then refitted on the held-out split with
   subsets of its features: the classifier logit alone over the shortlist ("shortlist re-ranking"), sparse score +
   label-text similarity without the classifier ("sparse + dense fusion"), everything ("full model").
@@ -13,6 +15,7 @@ Metrics: P@1/3/5, PSP@1/3/5 (normalised), coverage@5 (share of labels in some to
 
     OMP_NUM_THREADS=2 python benchmarks/bench_scale.py --minutes 60                       # the full run
     OMP_NUM_THREADS=2 python benchmarks/bench_scale.py --minutes 3 --max_train_samples 3000 --max_eval_samples 1000
+    OMP_NUM_THREADS=1 python benchmarks/bench_scale.py --minutes 60 --rows gudn_label_text   # add a row
 """
 
 from __future__ import annotations
@@ -36,7 +39,7 @@ from hf_xmc.training.recipe_steps import select_examples
 RESULTS = Path(__file__).resolve().parent / "results"
 DEFAULT_DATASET = "/work/shared/data/deps-dev"
 REPORTED = ("P@1", "P@3", "P@5", "PSP@1_norm", "PSP@3_norm", "PSP@5_norm", "coverage@5")
-ROWS = ("peers", "aplc", "aplc_label_text", "ranker", "million")
+ROWS = ("peers", "aplc", "aplc_label_text", "gudn", "gudn_label_text", "ranker", "million")
 DEFAULT_ROWS = ("peers", "aplc", "aplc_label_text", "ranker")
 # the ranker's fusion refitted on its held-out split: (row name, features, objective)
 RANKER_ABLATIONS = (
@@ -91,28 +94,32 @@ def common_flags(args, output_dir: str) -> list[str]:
     return flags
 
 
-def run_aplc(args, label_text: bool, log) -> dict:
-    from hf_xmc.training.aplc_recipe import APLC_RECIPE
+def run_method(args, method: str, label_text: bool, log) -> dict:
+    """One row of `hf-xmc train METHOD` (aplc or gudn) under `--minutes`, optionally with its label-text start."""
+    from hf_xmc.methods import get_recipe
 
-    with tempfile.TemporaryDirectory(prefix="bench_scale_aplc_") as output_dir:
+    recipe = get_recipe(method)
+    with tempfile.TemporaryDirectory(prefix=f"bench_scale_{method}_") as output_dir:
         flags = common_flags(args, output_dir) + [
             "--max_length", str(args.max_length), "--max_train_minutes", str(args.minutes),
             "--compare_with_peers", "false",  # the peers are rows of their own
         ]  # fmt: skip
         if label_text:
             flags.append("--init_label_weights_from_text")
-            if args.label_embeddings_cache:
+            if args.label_embeddings_cache and method == "aplc":  # GUDN's start depends on its new extractor
                 flags += ["--label_embeddings_cache", args.label_embeddings_cache]
         start = time.perf_counter()
-        result = APLC_RECIPE.run(*APLC_RECIPE.parse_args(flags))
+        result = recipe.run(*recipe.parse_args(flags))
         seconds = time.perf_counter() - start
-        model = APLC_RECIPE.load_saved(Path(output_dir))
+        model = recipe.load_saved(Path(output_dir))
+        log(f"{method} trained and evaluated in {seconds:.0f} s ({result['global_step']} steps)")
         return metrics_row(
             result["metrics"],
             seconds,
             model_mb=round(model_mb(model)),
             global_step=result["global_step"],
             budget_minutes=args.minutes,
+            torch_threads=torch.get_num_threads(),
         )
 
 
@@ -240,9 +247,13 @@ def main() -> None:
     if "peers" in rows_wanted:
         rows.update(run_peers(examples, xmc.vocabulary, log))
     if "aplc" in rows_wanted:
-        rows["MiniLM + APLC (as today)"] = run_aplc(args, label_text=False, log=log)
+        rows["MiniLM + APLC (as today)"] = run_method(args, "aplc", label_text=False, log=log)
     if "aplc_label_text" in rows_wanted:
-        rows["MiniLM + APLC + label-text init"] = run_aplc(args, label_text=True, log=log)
+        rows["MiniLM + APLC + label-text init"] = run_method(args, "aplc", label_text=True, log=log)
+    if "gudn" in rows_wanted:
+        rows["MiniLM + GUDN (shortlist)"] = run_method(args, "gudn", label_text=False, log=log)
+    if "gudn_label_text" in rows_wanted:
+        rows["MiniLM + GUDN (shortlist) + label-text init"] = run_method(args, "gudn", label_text=True, log=log)
     if "ranker" in rows_wanted:
         rows.update(run_ranker(args, examples, xmc.vocabulary, log))
     million = run_million_label_check(log) if "million" in rows_wanted else None
@@ -270,7 +281,10 @@ def main() -> None:
         "num_train_docs": len(examples["train"]),
         "num_eval_docs": len(examples["eval"]),
         "num_labels": len(xmc.vocabulary),
-        "machine": {"platform": platform.platform(), "torch_threads": torch.get_num_threads()},
+        # the first run's threads; a row of a run with other threads records its own (`torch_threads`)
+        "machine": previous["machine"]
+        if same_documents
+        else {"platform": platform.platform(), "torch_threads": torch.get_num_threads()},
         "rows": rows,
         "runs": runs,
         "million_label_check": million if million is not None else (previous or {}).get("million_label_check"),

@@ -364,19 +364,22 @@ def scale_section(result: dict) -> list[str]:
         "trained ranker (`hf-xmc train ranker`, frozen MiniLM, classifier started from the label texts, trained on "
         "its shortlists); its fusion is refitted on the held-out split with the named features only. Seconds: "
         "training (the ranker's include fitting its sparse shortlister and encoding the documents and label texts; "
-        "APLC rows: the recipe under a wall-clock budget, their optimizer steps beside them). Model MB: parameters and "
+        "APLC and GUDN rows: the recipe under a wall-clock budget, their optimizer steps beside them). Model MB: parameters and "
         "buffers; peak RSS: the benchmark process's peak so far (rows run in the order listed, in one or more runs).",
         "",
         *table_header(["model"], SCALE_COLUMNS, ["train s", "model MB", "peak RSS MB"]),
     ]
 
-    def order(item):  # peers, then APLC, then the ranker's rows
-        return 0 if "TF-IDF" in item[0] else 1 if "APLC" in item[0] else 2
+    def order(item):  # peers, then APLC, then GUDN, then the ranker's rows
+        return next((rank for rank, word in enumerate(("TF-IDF", "APLC", "GUDN")) if word in item[0]), 3)
 
+    threads = result["machine"].get("torch_threads")
     for row_name, row in sorted(result["rows"].items(), key=order):
         cells = [f"{row[key]:.2f}" if key in row else "" for key, _ in SCALE_COLUMNS]
         if row.get("global_step"):
             budget = f"{row['budget_minutes']:g}-min budget, " if row.get("budget_minutes") else ""
+            own_threads = row.get("torch_threads", threads)
+            budget += f"{own_threads} thread{'s' * (own_threads != 1)}, " if own_threads != threads else ""
             row_name += f" ({budget}{row['global_step']:,} steps)"
         lines.append(
             f"| {row_name} | {' | '.join(cells)} | {row['train_seconds']:.0f} | {row.get('model_mb', '')} | "

@@ -19,6 +19,7 @@ from hf_xmc.data import XMCInputError, load_xmc_dataset
 from hf_xmc.hub import load_xmc_model
 from hf_xmc.hub.checkpoint import XMCCheckpointError
 from hf_xmc.methods import get_recipe
+from hf_xmc.shortlist import init_gudn_from_label_text, label_texts_with_fallback
 from hf_xmc.training.gudn_recipe import (
     GUDN_RECIPE,
     GUDNModelArguments,
@@ -94,11 +95,33 @@ def test_plain_bert_ablation_trains_without_label_texts(tiny_setup):
 def test_label_clusters_are_built_from_the_training_data_and_saved(tiny_setup):
     root, data, encoder = tiny_setup
     extra = ("--label_clusters", "yes", "--max_cluster_size", "3", "--shortlist_clusters", "2")
+    extra += ("--init_label_weights_from_text",)
     result = GUDN_RECIPE.run(*GUDN_RECIPE.parse_args(recipe_args(data, encoder, root / "clustered", 8, *extra)))
     assert result["reload_max_abs_diff"] == 0.0
     model = load_xmc_model(root / "clustered", method="gudn").model
     assert model.config.num_label_clusters == 4 and model.config.shortlist_clusters == 2  # 8 labels, <= 3 each
     assert sorted(model.label_clusters.label_to_cluster.bincount().tolist()) == [2, 2, 2, 2]
+    continued = recipe_args(data, root / "clustered", root / "continued", 8, "--init_label_weights_from_text")
+    with pytest.raises(XMCInputError, match="starts a new classifier, but .* is a trained GUDN checkpoint"):
+        GUDN_RECIPE.run(*GUDN_RECIPE.parse_args(continued))
+
+
+@pytest.mark.parametrize("clusters", ["no", "yes"])
+def test_label_text_start_ranks_each_label_first_for_its_own_text(tiny_setup, clusters):
+    """`--init_label_weights_from_text`: before any training, a label's own text already scores it first (with
+    clusters, through a one-cluster shortlist: the cluster scorer starts from the texts too)."""
+    root, data, encoder = tiny_setup
+    vocabulary = load_xmc_dataset(data).vocabulary
+    data_args = GUDN_RECIPE.parse_args(recipe_args(data, encoder, root / "x"))[0]
+    model_args = GUDNModelArguments(
+        model_name_or_path=str(encoder), label_clusters=clusters, max_cluster_size=3, shortlist_clusters=1
+    )
+    model = load_or_create_model(model_args, vocabulary, data_args).eval()
+    tokenizer = tiny_bert_tokenizer()
+    own_texts = tokenizer(label_texts_with_fallback(vocabulary)[0], padding=True, return_tensors="pt")
+    assert model(**own_texts, top_k=1).top_k_ids.flatten().tolist() != list(range(len(vocabulary)))
+    assert init_gudn_from_label_text(model, tokenizer, vocabulary) == 0  # every label has a text
+    assert model(**own_texts, top_k=1).top_k_ids.flatten().tolist() == list(range(len(vocabulary)))
 
 
 def test_bad_input_is_named(tiny_setup, tmp_path):

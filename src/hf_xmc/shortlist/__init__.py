@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from .label_text import (
     embed_texts,
+    init_gudn_from_label_text,
     init_label_weights_from_text,
     init_linear_from_label_embeddings,
     init_ranker_from_label_text,
@@ -15,6 +16,7 @@ from .label_text import (
 
 __all__ = [
     "embed_texts",
+    "init_gudn_from_label_text",
     "init_label_weights_from_text",
     "init_linear_from_label_embeddings",
     "init_ranker_from_label_text",

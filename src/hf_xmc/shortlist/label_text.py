@@ -7,6 +7,8 @@ model's own encoder and start each label's weights from it, so tail and unseen l
   log priors.
 - `init_label_weights_from_text(model, label_embeddings)`: `EncoderWithAPLC`'s hidden layer, head and tail clusters
   (see its docstring for the mapping).
+- `init_gudn_from_label_text(model, tokenizer, vocabulary)`: `BertGuideNetwork`'s ranking classifier and cluster
+  scorer, from the label texts read through the model's own text path.
 - `init_linear_from_label_embeddings(weight, label_embeddings)`: any `(num_labels, d)` weight (GUDN's head, ...).
 """
 
@@ -320,3 +322,69 @@ def init_aplc_from_label_text(
     model.train(was_training)
     init_label_weights_from_text(model, encoded["unit"] * encoded["median_norm"])
     return encoded["num_text_fallbacks"]
+
+
+@torch.no_grad()
+def init_gudn_from_label_text(
+    model,
+    tokenizer,
+    vocabulary: LabelVocabulary,
+    max_length: int = 32,
+    batch_size: int = 128,
+    scale: float = DEFAULT_LOGIT_SCALE,
+    bias_value: float = DEFAULT_LOGIT_BIAS,
+) -> int:
+    """Starts a `BertGuideNetwork`'s ranking classifier (and cluster scorer) from its labels' texts.
+
+    Each label text is read as a document by the model's own text path (BERT, the text feature extractor in eval
+    mode, MLP_2): label `l`'s classifier row becomes `scale` x its centred unit feature over the features' median
+    norm, and its bias centres the text by the labels' mean feature, so a text's initial logit is about
+    `scale * cos(text - mean, label text - mean) + bias_value`, the same for labels with and without training
+    documents. With label clusters, cluster `c`'s scorer row is built the same way from the
+    mean of its labels' centred unit text features. The extractors keep their (random) start: random projections
+    keep cosines, and the label text is embedded through exactly the path a document takes at inference.
+
+    Args:
+        model (`BertGuideNetwork`): a new model (heads not trained yet).
+        tokenizer: its tokenizer.
+        vocabulary (`LabelVocabulary`): one entry per model label; a label without text is read from its string.
+        max_length (`int`, defaults to 32): tokens of each label text.
+
+    Returns:
+        `int`: the number of labels without a text (read from their label string).
+    """
+    config = model.config
+    if not hasattr(model, "text_extractor") or not hasattr(model, "classifier"):
+        raise ValueError(f"init_gudn_from_label_text needs a BertGuideNetwork, got {type(model).__name__}")
+    if config.num_labels != len(vocabulary):
+        raise XMCInputError(f"the model has {config.num_labels} labels, the vocabulary {len(vocabulary)}")
+    texts, fallbacks = label_texts_with_fallback(vocabulary)
+    device = model.device
+
+    def text_features(**batch):
+        batch = {key: value.to(device) for key, value in batch.items()}
+        features, _ = model._encode(
+            model.text_extractor, batch["input_ids"], batch.get("attention_mask"), batch.get("token_type_ids")
+        )
+        return features
+
+    was_training = model.training
+    model.eval()
+    features = embed_texts(text_features, tokenizer, texts, max_length, batch_size).to(device)
+    scored = model.classifier.label_features(features)
+    model.train(was_training)
+    classifier = model.classifier
+    scored_norm = float(scored.norm(dim=1).median().clamp(min=1e-6))
+    init_linear_from_label_embeddings(
+        classifier.output.weight, scored, classifier.output.bias, scale / scored_norm, bias_value
+    )
+    # the text is centred too (by the labels' mean feature), or labels near the common direction win every text
+    classifier.output.bias.sub_(classifier.output.weight @ scored.mean(0))
+    if classifier.cluster_scorer is not None:
+        clusters = model.label_clusters.label_to_cluster.to(device)
+        sums = torch.zeros(config.num_label_clusters, features.shape[1], device=device)
+        sums.index_add_(0, clusters, centred_unit_embeddings(features))
+        feature_norm = float(features.norm(dim=1).median().clamp(min=1e-6))
+        classifier.cluster_scorer.weight.copy_(F.normalize(sums, dim=1) * (scale / feature_norm))
+        classifier.cluster_scorer.bias.fill_(bias_value).sub_(classifier.cluster_scorer.weight @ features.mean(0))
+    return fallbacks

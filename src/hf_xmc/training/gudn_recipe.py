@@ -111,6 +111,13 @@ class GUDNModelArguments(XMCModelArguments):
     )
     max_cluster_size: int = field(default=100, metadata={"help": "Labels per cluster at most (LightXML: 100)."})
     shortlist_clusters: int = field(default=10, metadata={"help": "Clusters kept per text (LightXML's top-k)."})
+    init_label_weights_from_text: bool = field(
+        default=False,
+        metadata={
+            "help": "Start the ranking classifier (and cluster scorer) from the label texts read through the text "
+            "path, so tail labels begin with meaning (not in the paper; a new model only)."
+        },
+    )
 
     def __post_init__(self):
         super().__post_init__()
@@ -332,6 +339,23 @@ def load_or_create_model(model_args: GUDNModelArguments, vocabulary: LabelVocabu
     return model
 
 
+def init_classifier_from_label_text(model, path: str, vocabulary: LabelVocabulary, data_args) -> None:
+    """`--init_label_weights_from_text`: the classifier of a new model starts from the label texts."""
+    from transformers import AutoTokenizer
+
+    from ..shortlist.label_text import init_gudn_from_label_text
+
+    if AutoConfig.from_pretrained(path).model_type in GUDN_MODEL_TYPES:
+        raise XMCInputError(
+            f"--init_label_weights_from_text starts a new classifier, but {path} is a trained GUDN checkpoint: drop "
+            "the flag to continue it"
+        )
+    log(f"starting the classifier of {len(vocabulary):,} labels from their texts ...")
+    init_gudn_from_label_text(
+        model, AutoTokenizer.from_pretrained(path), vocabulary, max_length=data_args.max_label_length or 32
+    )
+
+
 def gudn_config(encoder_config, head_kwargs: dict) -> BertGuideConfig:
     """The encoder's BERT config plus the GUDN fields; built before any weights load, so a bad flag is one clear
     `ValueError`."""
@@ -375,6 +399,8 @@ class GUDNRecipe(MethodRecipe):
 
     def build_model(self, model_args, vocabulary, data_args):
         model = load_or_create_model(model_args, vocabulary, data_args, seed=getattr(self, "_seed", 0))
+        if model_args.init_label_weights_from_text:
+            init_classifier_from_label_text(model, self.base_model_path(model_args), vocabulary, data_args)
         self._guides = model.config.uses_guides  # a continued checkpoint keeps its own loss weights
         return model
 
