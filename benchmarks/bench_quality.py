@@ -223,6 +223,8 @@ def merge_and_write(path: Path, record: dict) -> dict:
         previous = {}
     rows = {**previous.get("rows", {}), **record["rows"]}
     merged = {**previous, **record, "rows": rows}
+    if previous.get("machine"):  # the file's first run; a row measured with other threads says so (`threads`)
+        merged["machine"] = previous["machine"]
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(merged, indent=2))
     return merged
@@ -298,6 +300,7 @@ def main() -> None:
     )
     # each row carries when and how it was measured: a merged file holds rows of several runs
     provenance = {key: record[key] for key in ("measured_at", "command", "decision_per_label")}
+    provenance["threads"] = record["machine"]["threads"]
     if not args.skip_peers:
         peers = run_peers(args, examples, xmc.vocabulary, data_args, exclusions)
         record["rows"].update({name: {**row, **provenance} for name, row in peers.items()})

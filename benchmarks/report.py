@@ -180,7 +180,7 @@ def table_header(first: list[str], columns, last: list[str]) -> list[str]:
     ]
 
 
-def quality_row_label(name: str, row: dict) -> str:
+def quality_row_label(name: str, row: dict, threads: int | None = None) -> str:
     if row.get("kind") != "hf-xmc":
         return name
     label = row.get("label", name)
@@ -188,6 +188,8 @@ def quality_row_label(name: str, row: dict) -> str:
         label += f", {row['epochs']:.2f} epochs"
     if row.get("budget_seconds"):
         label += f" in {row['budget_seconds'] / 60:g} min"
+    if row.get("threads") not in (None, threads):  # measured with other threads than the file's first run
+        label += f", {row['threads']} thread{'s' * (row['threads'] != 1)}"
     return label
 
 
@@ -200,12 +202,13 @@ def ablation_rows(rows: dict) -> dict:
     return {name: row for name, row in rows.items() if row.get("row")}
 
 
-def quality_table_row(name: str, row: dict, flags: bool = False) -> str:
+def quality_table_row(name: str, row: dict, flags: bool = False, threads: int | None = None) -> str:
     metrics = row["metrics"]
     cells = [f"{100 * metrics[key]:.2f}" if key in metrics else "" for key, _ in QUALITY_COLUMNS]
     speed = f"{row['eval_docs_per_second']:.0f}" if row.get("eval_docs_per_second") else ""
     extra = f" `{' '.join(row.get('flags', {}).get('extra', []))}` |" if flags else ""
-    return f"| {quality_row_label(name, row)} |{extra} {' | '.join(cells)} | {row['train_seconds']:.0f} | {speed} |"
+    label = quality_row_label(name, row, threads)
+    return f"| {label} |{extra} {' | '.join(cells)} | {row['train_seconds']:.0f} | {speed} |"
 
 
 def quality_plot(result: dict, path: Path) -> None:
@@ -224,7 +227,7 @@ def quality_plot(result: dict, path: Path) -> None:
     for index, name in enumerate(names):
         values = [100 * rows[name]["metrics"].get(key, float("nan")) for key in PLOTTED]
         bars = axis.bar(positions + (index - (len(names) - 1) / 2) * width, values, width,
-                        label=quality_row_label(name, rows[name]))  # fmt: skip
+                        label=quality_row_label(name, rows[name], result["machine"]["threads"]))  # fmt: skip
         axis.bar_label(bars, fmt="%.0f", fontsize=7, padding=1)
     axis.set_xticks(positions, [key.removesuffix("_norm") for key in PLOTTED])
     axis.set_ylabel("percent (PSP normalised)")
@@ -268,7 +271,8 @@ def quality_section(result: dict, plot_path: Path | None = None) -> list[str]:
         "",
         *table_header(["model"], QUALITY_COLUMNS, ["train s", "docs/s"]),
     ]
-    lines += [quality_table_row(name, row) for name, row in main_rows(result["rows"]).items()]
+    threads = result["machine"]["threads"]
+    lines += [quality_table_row(name, row, threads=threads) for name, row in main_rows(result["rows"]).items()]
     ablations = ablation_rows(result["rows"])
     if ablations:
         lines += [
@@ -278,7 +282,7 @@ def quality_section(result: dict, plot_path: Path | None = None) -> list[str]:
             "",
             *table_header(["row", "flags"], QUALITY_COLUMNS, ["train s", "docs/s"]),
         ]
-        lines += [quality_table_row(name, row, flags=True) for name, row in ablations.items()]
+        lines += [quality_table_row(name, row, True, threads) for name, row in ablations.items()]
     notes = [f"{result['machine']['device']}, {result['machine']['threads']} threads"]
     runs: dict[str, list[str]] = {}
     for name, row in result["rows"].items():
