@@ -98,6 +98,18 @@ def test_ablation_without_guides_needs_no_label_texts_and_has_no_label_extractor
         tiny_model().train()(**inputs)  # guides on, no label texts: named, not a crash deep in torch
 
 
+def test_feature_loss_stop_gradient_pulls_only_the_text_features():
+    """The paper's MSE moves both extractors; with `feature_loss_stop_gradient` the label side is a fixed target."""
+    for stop, label_side_moves in ((False, True), (True, False)):
+        model = tiny_model(link_loss_weight=0, feature_loss_stop_gradient=stop, feature_dropout=0.0).train()
+        output = model(**batch())
+        output.loss_feature.backward()
+        assert (model.label_extractor.dense.weight.grad is not None) == label_side_moves, stop
+        assert model.text_extractor.dense.weight.grad.abs().sum() > 0
+        same = tiny_model(link_loss_weight=0, feature_dropout=0.0).train()(**batch())
+        torch.testing.assert_close(output.loss_feature, same.loss_feature)  # the value is the same either way
+
+
 def test_documents_without_labels_are_left_out_of_the_guide_losses():
     model = tiny_model(feature_dropout=0.0, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0).train()
     inputs = batch()

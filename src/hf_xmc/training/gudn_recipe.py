@@ -105,6 +105,10 @@ class GUDNModelArguments(XMCModelArguments):
     class_loss_weight: float = field(default=1.0, metadata={"help": "Weight of L_class (eq. 7)."})
     feature_loss_weight: float = field(default=1.0, metadata={"help": "Weight of L_feature (eq. 3); 0: no guide."})
     link_loss_weight: float = field(default=1.0, metadata={"help": "Weight of L_link (eq. 4); 0: no link guide."})
+    feature_loss_stop_gradient: bool = field(
+        default=False,
+        metadata={"help": "L_feature pulls only the text features (E_l a fixed target); the paper pulls both."},
+    )
     label_clusters: str = field(
         default="auto",
         metadata={"help": f"Dynamic negative sampling: yes, no, or auto (from {AUTO_CLUSTERS_FROM:,} labels)."},
@@ -322,6 +326,7 @@ def load_or_create_model(model_args: GUDNModelArguments, vocabulary: LabelVocabu
         "class_loss_weight": model_args.class_loss_weight,
         "feature_loss_weight": model_args.feature_loss_weight,
         "link_loss_weight": model_args.link_loss_weight,
+        "feature_loss_stop_gradient": model_args.feature_loss_stop_gradient,
     }
     cluster_ids = None
     if clustered:

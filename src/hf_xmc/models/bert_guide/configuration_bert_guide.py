@@ -44,6 +44,10 @@ class BertGuideConfig(BertConfig):
         class_loss_weight, feature_loss_weight, link_loss_weight (`float`, default 1.0 each):
             Weights of `L_class` (eq. 7), `L_feature` (eq. 3) and `L_link` (eq. 4) in the total loss (eq. 8). Both
             guide weights at 0 is the plain BERT classifier of the ablation (no label-text pass at all).
+        feature_loss_stop_gradient (`bool`, defaults to `False`):
+            Stop `L_feature`'s gradient into the label features (`E_l` a fixed target per step, as in
+            distillation). The paper's MSE (`False`) pulls both sides: without the link loss nothing keeps `E_l`
+            informative, and both extractors can shrink towards one constant.
         num_label_clusters (`int`, defaults to 0):
             0: score every label (the paper's setting below ~30K labels). Otherwise the number of label clusters of
             the dynamic negative sampling (§3.4, LightXML); the assignment is set with
@@ -76,6 +80,7 @@ class BertGuideConfig(BertConfig):
     class_loss_weight: float | int = 1.0
     feature_loss_weight: float | int = 1.0
     link_loss_weight: float | int = 1.0
+    feature_loss_stop_gradient: bool = False
     num_label_clusters: int = 0
     shortlist_clusters: int | None = None
     output_top_k: int | None = None

@@ -331,7 +331,8 @@ class BertGuideNetwork(BertPreTrainedModel):
                     self.label_extractor, guide_input_ids, guide_attention_mask, guide_token_type_ids
                 )
                 rows = None if guide_mask is None else guide_mask.to(text_features.dtype)
-                loss_feature = _weighted_mean((text_features - label_features).pow(2).mean(-1), rows)
+                target = label_features.detach() if config.feature_loss_stop_gradient else label_features
+                loss_feature = _weighted_mean((text_features - target).pow(2).mean(-1), rows)
                 loss_link, _, _ = self._class_loss(label_features, label_ids, candidates, rows)
                 loss = loss + config.feature_loss_weight * loss_feature + config.link_loss_weight * loss_link
         return_logits = config.output_logits if return_logits is None else return_logits
