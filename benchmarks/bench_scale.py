@@ -34,6 +34,7 @@ import torch
 from hf_xmc.baselines import PEERS, evaluate_peers, peer_is_installed
 from hf_xmc.data import load_xmc_dataset
 from hf_xmc.metrics import compute_xmc_metrics
+from hf_xmc.training.budget import budget_upper_bound_steps
 from hf_xmc.training.recipe_steps import select_examples
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -102,6 +103,8 @@ def run_method(args, method: str, label_text: bool, log) -> dict:
     with tempfile.TemporaryDirectory(prefix=f"bench_scale_{method}_") as output_dir:
         flags = common_flags(args, output_dir) + [
             "--max_length", str(args.max_length), "--max_train_minutes", str(args.minutes),
+            # the budget, not the recipe's default epochs, ends training (re-planned after the first steps)
+            "--max_steps", str(budget_upper_bound_steps(args.minutes * 60)),
             "--compare_with_peers", "false",  # the peers are rows of their own
         ]  # fmt: skip
         if label_text:
