@@ -111,16 +111,19 @@ def run_method(args, method: str, label_text: bool, log) -> dict:
             flags.append("--init_label_weights_from_text")
             if args.label_embeddings_cache and method == "aplc":  # GUDN's start depends on its new extractor
                 flags += ["--label_embeddings_cache", args.label_embeddings_cache]
+        data_args, model_args, training_args = recipe.parse_args(flags)
         start = time.perf_counter()
-        result = recipe.run(*recipe.parse_args(flags))
+        result = recipe.run(data_args, model_args, training_args)
         seconds = time.perf_counter() - start
         model = recipe.load_saved(Path(output_dir))
         log(f"{method} trained and evaluated in {seconds:.0f} s ({result['global_step']} steps)")
+        documents = result["global_step"] * training_args.per_device_train_batch_size
         return metrics_row(
             result["metrics"],
             seconds,
             model_mb=round(model_mb(model)),
             global_step=result["global_step"],
+            epochs=round(documents / max(result["num_train_examples"], 1), 2),
             budget_minutes=args.minutes,
             torch_threads=torch.get_num_threads(),
         )

@@ -384,7 +384,8 @@ def scale_section(result: dict) -> list[str]:
             budget = f"{row['budget_minutes']:g}-min budget, " if row.get("budget_minutes") else ""
             own_threads = row.get("torch_threads", threads)
             budget += f"{own_threads} thread{'s' * (own_threads != 1)}, " if own_threads != threads else ""
-            row_name += f" ({budget}{row['global_step']:,} steps)"
+            epochs = f", {row['epochs']:g} epochs" if row.get("epochs") else ""
+            row_name += f" ({budget}{row['global_step']:,} steps{epochs})"
         lines.append(
             f"| {row_name} | {' | '.join(cells)} | {row['train_seconds']:.0f} | {row.get('model_mb', '')} | "
             f"{row.get('peak_rss_mb', '')} |"
