@@ -110,6 +110,28 @@ def test_feature_loss_stop_gradient_pulls_only_the_text_features():
         torch.testing.assert_close(output.loss_feature, same.loss_feature)  # the value is the same either way
 
 
+def test_feature_loss_in_pooler_space_shapes_the_encoder_not_the_classifier_input(tmp_path):
+    """`feature_loss_space="pooler"` (the authors' code): the MSE of BERT's pooler outputs, which the extractors and
+    the classifier never read; the pooler loads and saves with the weights."""
+    no_dropout = {"feature_dropout": 0.0, "hidden_dropout_prob": 0.0, "attention_probs_dropout_prob": 0.0}
+    model = tiny_model(link_loss_weight=0, feature_loss_space="pooler", **no_dropout).eval()
+    inputs = batch()
+    pooled = model.bert(inputs["input_ids"], attention_mask=inputs["attention_mask"]).pooler_output
+    guide = model.bert(inputs["guide_input_ids"], attention_mask=inputs["guide_attention_mask"]).pooler_output
+    output = model.train()(**inputs)
+    torch.testing.assert_close(output.loss_feature, (pooled - guide).pow(2).mean())
+    output.loss_feature.backward()
+    assert model.bert.pooler.dense.weight.grad.abs().sum() > 0
+    assert model.bert.encoder.layer[-1].output.dense.weight.grad.abs().sum() > 0
+    assert model.text_extractor.dense.weight.grad is None and model.label_extractor.dense.weight.grad is None
+    assert tiny_model().bert.pooler is None  # eq. 3 as written: no pooler at all
+    model.eval().save_pretrained(tmp_path)
+    reloaded = BertGuideNetwork.from_pretrained(tmp_path).eval()
+    torch.testing.assert_close(reloaded.bert.pooler.dense.weight, model.bert.pooler.dense.weight)
+    with pytest.raises(Exception, match="feature_loss_space must be one of"):  # strict dataclass validation
+        BertGuideConfig(**TINY, num_labels=5, feature_loss_space="cls")
+
+
 def test_documents_without_labels_are_left_out_of_the_guide_losses():
     model = tiny_model(feature_dropout=0.0, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0).train()
     inputs = batch()

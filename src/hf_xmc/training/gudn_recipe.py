@@ -109,6 +109,13 @@ class GUDNModelArguments(XMCModelArguments):
         default=False,
         metadata={"help": "L_feature pulls only the text features (E_l a fixed target); the paper pulls both."},
     )
+    feature_loss_space: str = field(
+        default="features",
+        metadata={
+            "help": "Where L_feature compares text and label text: features (E_t vs E_l, eq. 3 as written) or "
+            "pooler (BERT's pooler output, as the authors' code)."
+        },
+    )
     label_clusters: str = field(
         default="auto",
         metadata={"help": f"Dynamic negative sampling: yes, no, or auto (from {AUTO_CLUSTERS_FROM:,} labels)."},
@@ -327,6 +334,7 @@ def load_or_create_model(model_args: GUDNModelArguments, vocabulary: LabelVocabu
         "feature_loss_weight": model_args.feature_loss_weight,
         "link_loss_weight": model_args.link_loss_weight,
         "feature_loss_stop_gradient": model_args.feature_loss_stop_gradient,
+        "feature_loss_space": model_args.feature_loss_space,
     }
     cluster_ids = None
     if clustered:

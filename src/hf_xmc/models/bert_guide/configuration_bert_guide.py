@@ -11,6 +11,7 @@ from transformers import BertConfig
 from .screening import SCREENING_MODES
 
 CLASSIFIER_ACTIVATIONS = ("none", "relu", "tanh", "softmax")
+FEATURE_LOSS_SPACES = ("features", "pooler")
 # The paper's BERT-base uses the [CLS] of the last 8 layers for texts and two more for label texts (§3.2).
 PAPER_TEXT_FEATURE_LAYERS = 8
 EXTRA_LABEL_FEATURE_LAYERS = 2
@@ -48,6 +49,11 @@ class BertGuideConfig(BertConfig):
             Stop `L_feature`'s gradient into the label features (`E_l` a fixed target per step, as in
             distillation). The paper's MSE (`False`) pulls both sides: without the link loss nothing keeps `E_l`
             informative, and both extractors can shrink towards one constant.
+        feature_loss_space (`str`, defaults to `"features"`):
+            Where `L_feature` compares texts and label texts. `"features"`: the extracted features `E_t` and `E_l`
+            the classifier reads (eq. 3 as written). `"pooler"`: BERT's pooler output (dense + tanh on the last
+            layer's [CLS], loaded with the checkpoint), as the authors' code does; the MSE then shapes the shared
+            encoder without pulling the classifier's input (the pooler is a projection head used only by this loss).
         num_label_clusters (`int`, defaults to 0):
             0: score every label (the paper's setting below ~30K labels). Otherwise the number of label clusters of
             the dynamic negative sampling (§3.4, LightXML); the assignment is set with
@@ -81,6 +87,7 @@ class BertGuideConfig(BertConfig):
     feature_loss_weight: float | int = 1.0
     link_loss_weight: float | int = 1.0
     feature_loss_stop_gradient: bool = False
+    feature_loss_space: str = "features"
     num_label_clusters: int = 0
     shortlist_clusters: int | None = None
     output_top_k: int | None = None
@@ -108,6 +115,11 @@ class BertGuideConfig(BertConfig):
     def uses_guides(self) -> bool:
         """Whether training needs the label-text pass (a guide loss has a non-zero weight)."""
         return self.feature_loss_weight > 0 or self.link_loss_weight > 0
+
+    @property
+    def uses_pooler(self) -> bool:
+        """Whether the encoder keeps BERT's pooler: the feature loss is computed on its output."""
+        return self.feature_loss_weight > 0 and self.feature_loss_space == "pooler"
 
     @property
     def num_shortlist_clusters(self) -> int:
@@ -140,6 +152,10 @@ class BertGuideConfig(BertConfig):
         if self.classifier_activation not in CLASSIFIER_ACTIVATIONS:
             raise ValueError(
                 f"classifier_activation must be one of {CLASSIFIER_ACTIVATIONS}, got {self.classifier_activation!r}"
+            )
+        if self.feature_loss_space not in FEATURE_LOSS_SPACES:
+            raise ValueError(
+                f"feature_loss_space must be one of {FEATURE_LOSS_SPACES}, got {self.feature_loss_space!r}"
             )
         for name in ("class_loss_weight", "feature_loss_weight", "link_loss_weight"):
             if getattr(self, name) < 0:

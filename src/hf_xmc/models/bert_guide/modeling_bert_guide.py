@@ -145,7 +145,8 @@ class BertGuideNetwork(BertPreTrainedModel):
 
     def __init__(self, config: BertGuideConfig):
         super().__init__(config)
-        self.bert = BertModel(config, add_pooling_layer=False)
+        # The pooler (dense + tanh on the last [CLS]) only serves `feature_loss_space="pooler"`.
+        self.bert = BertModel(config, add_pooling_layer=config.uses_pooler)
         feature_size = config.extracted_feature_size
         self.text_extractor = GuideFeatureExtractor(
             config.hidden_size, config.num_text_feature_layers, feature_size, config.feature_dropout
@@ -327,12 +328,16 @@ class BertGuideNetwork(BertPreTrainedModel):
                         "GUDN's guide losses need each document's label texts as `guide_input_ids`: batch with "
                         "hf_xmc's GUDNDataCollator, or set feature_loss_weight = link_loss_weight = 0 (plain BERT)"
                     )
-                label_features, _ = self._encode(
+                label_features, label_outputs = self._encode(
                     self.label_extractor, guide_input_ids, guide_attention_mask, guide_token_type_ids
                 )
                 rows = None if guide_mask is None else guide_mask.to(text_features.dtype)
-                target = label_features.detach() if config.feature_loss_stop_gradient else label_features
-                loss_feature = _weighted_mean((text_features - target).pow(2).mean(-1), rows)
+                if config.uses_pooler:
+                    compared, target = outputs.pooler_output, label_outputs.pooler_output
+                else:
+                    compared, target = text_features, label_features
+                target = target.detach() if config.feature_loss_stop_gradient else target
+                loss_feature = _weighted_mean((compared - target).pow(2).mean(-1), rows)
                 loss_link, _, _ = self._class_loss(label_features, label_ids, candidates, rows)
                 loss = loss + config.feature_loss_weight * loss_feature + config.link_loss_weight * loss_link
         return_logits = config.output_logits if return_logits is None else return_logits
