@@ -206,7 +206,8 @@ def quality_table_row(name: str, row: dict, flags: bool = False, threads: int | 
     metrics = row["metrics"]
     cells = [f"{100 * metrics[key]:.2f}" if key in metrics else "" for key, _ in QUALITY_COLUMNS]
     speed = f"{row['eval_docs_per_second']:.0f}" if row.get("eval_docs_per_second") else ""
-    extra = f" `{' '.join(row.get('flags', {}).get('extra', []))}` |" if flags else ""
+    extra_flags = " ".join(row.get("flags", {}).get("extra", []))
+    extra = (f" `{extra_flags}` |" if extra_flags else " (the recipe's defaults) |") if flags else ""
     label = quality_row_label(name, row, threads)
     return f"| {label} |{extra} {' | '.join(cells)} | {row['train_seconds']:.0f} | {speed} |"
 

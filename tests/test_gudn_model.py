@@ -17,6 +17,7 @@ from hf_xmc.models.bert_guide import BertGuideConfig, BertGuideNetwork
 
 TINY = {"vocab_size": 100, "hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2,
         "intermediate_size": 64}  # fmt: skip
+EQ3 = {"feature_loss_space": "features"}  # the feature loss on E_t / E_l, as eq. 3 is written
 LABELS = torch.tensor([[1, 2, -1], [3, -1, -1], [40, 41, 42], [7, 8, -1]])
 
 
@@ -101,18 +102,18 @@ def test_ablation_without_guides_needs_no_label_texts_and_has_no_label_extractor
 def test_feature_loss_stop_gradient_pulls_only_the_text_features():
     """The paper's MSE moves both extractors; with `feature_loss_stop_gradient` the label side is a fixed target."""
     for stop, label_side_moves in ((False, True), (True, False)):
-        model = tiny_model(link_loss_weight=0, feature_loss_stop_gradient=stop, feature_dropout=0.0).train()
+        model = tiny_model(link_loss_weight=0, feature_loss_stop_gradient=stop, feature_dropout=0.0, **EQ3).train()
         output = model(**batch())
         output.loss_feature.backward()
         assert (model.label_extractor.dense.weight.grad is not None) == label_side_moves, stop
         assert model.text_extractor.dense.weight.grad.abs().sum() > 0
-        same = tiny_model(link_loss_weight=0, feature_dropout=0.0).train()(**batch())
+        same = tiny_model(link_loss_weight=0, feature_dropout=0.0, **EQ3).train()(**batch())
         torch.testing.assert_close(output.loss_feature, same.loss_feature)  # the value is the same either way
 
 
 def test_feature_loss_in_pooler_space_shapes_the_encoder_not_the_classifier_input(tmp_path):
-    """`feature_loss_space="pooler"` (the authors' code): the MSE of BERT's pooler outputs, which the extractors and
-    the classifier never read; the pooler loads and saves with the weights."""
+    """`feature_loss_space="pooler"` (the default, as the authors' code): the MSE of BERT's pooler outputs, which the
+    extractors and the classifier never read; the pooler loads and saves with the weights."""
     no_dropout = {"feature_dropout": 0.0, "hidden_dropout_prob": 0.0, "attention_probs_dropout_prob": 0.0}
     model = tiny_model(link_loss_weight=0, feature_loss_space="pooler", **no_dropout).eval()
     inputs = batch()
@@ -124,7 +125,8 @@ def test_feature_loss_in_pooler_space_shapes_the_encoder_not_the_classifier_inpu
     assert model.bert.pooler.dense.weight.grad.abs().sum() > 0
     assert model.bert.encoder.layer[-1].output.dense.weight.grad.abs().sum() > 0
     assert model.text_extractor.dense.weight.grad is None and model.label_extractor.dense.weight.grad is None
-    assert tiny_model().bert.pooler is None  # eq. 3 as written: no pooler at all
+    assert tiny_model().bert.pooler is not None and tiny_model(feature_loss_weight=0).bert.pooler is None
+    assert tiny_model(feature_loss_space="features").bert.pooler is None  # eq. 3 as written: no pooler at all
     model.eval().save_pretrained(tmp_path)
     reloaded = BertGuideNetwork.from_pretrained(tmp_path).eval()
     torch.testing.assert_close(reloaded.bert.pooler.dense.weight, model.bert.pooler.dense.weight)
