@@ -253,7 +253,13 @@ def quality_section(result: dict, plot_path: Path | None = None) -> list[str]:
     elif not any(modes.values()):
         how = "micro-F1, one global threshold"
     else:
-        how = "micro-F1; one global threshold for " + ", ".join(name for name, mode in modes.items() if not mode)
+        global_rows = [name for name, mode in modes.items() if not mode]
+        methods = {name.split(":")[0] for name in global_rows}
+        # a method whose every row (its ablations too) uses one global threshold is named once
+        named = [f"every {method} row" for method in sorted(methods)
+                 if all(not mode for name, mode in modes.items() if name.split(":")[0] == method)]  # fmt: skip
+        named += [name for name in global_rows if f"every {name.split(':')[0]} row" not in named]
+        how = "micro-F1; one global threshold for " + ", ".join(named)
         how += ", per label with a global fallback for the other rows"
     decision = (
         f"decision thresholds ({how}) are tuned on {held_out:,} further held-out training documents"
