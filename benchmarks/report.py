@@ -499,13 +499,17 @@ def maclr_section(result: dict) -> list[str]:
         lines += [
             f"### MACLR zero-shot on {name} (`python benchmarks/bench_maclr.py`)",
             "",
-            *provenance_lines(result, lambda row: MACLR_ROWS.get(row, row)),
+            *provenance_lines(
+                {**result, "parts": [part for part in result.get("parts", []) if part.get("dataset", name) == name]},
+                lambda row: MACLR_ROWS.get(row, row),
+            ),
             f"{data['num_eval_documents']:,} test documents ranked over all {data['num_labels']:,} labels by their "
             f"texts, percent, PSP normalised{own_id}. Trained rows: {settings['minutes']:g} minutes each on "
             f"{threads}, pairs from {documents} training documents, batch {settings['batch_size']}, learning rate "
             f"{settings['learning_rate']:g}, max length {settings['max_length']}; the zero-shot rows read no training "
             "label assignment (popularity is the exception). Generalized zero-shot / few-shot rows: overall, then "
             "the labels trained on (seen) and the rest (unseen) apart, each over the documents having such a label.",
+            *([f"\n{data['note']}"] if data.get("note") else []),
             "",
         ]
         lines += table_header(["model"], MACLR_COLUMNS, ["train s"])
