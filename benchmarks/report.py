@@ -477,6 +477,8 @@ MACLR_ROWS = {
     "minilm": "all-MiniLM-L6-v2 as shipped",
     "maclr_stage1": "MACLR stage I (ICT + adaptive clustering + label regularization)",
     "maclr_stage1+2": "MACLR stage I+II (+ encoder and TF-IDF pseudo pairs)",
+    "maclr_stage2": "MACLR stage II alone from MiniLM (pseudo pairs: the views' union, the paper)",
+    "maclr_stage2_agreement": "MACLR stage II alone from MiniLM (pseudo pairs: the views' agreement)",
     "gzsl_maclr": "generalized zero-shot: MACLR I+II fine-tuned on 80% of the labels",
     "gzsl_minilm": "generalized zero-shot: MiniLM fine-tuned on 80% of the labels",
     "fewshot1_maclr": "few-shot 1% of the labels, from MACLR I+II",

@@ -85,6 +85,17 @@ def test_pseudo_pairs_merge_both_views_per_document():
         pseudo_pairs(["doc"], ["L0"], [[]], None)
 
 
+def test_pseudo_pairs_agreement_keeps_only_the_labels_both_views_chose():
+    views = ([[0, 1], [2]], [[1], [0]])
+    dataset, stats = pseudo_pairs(["doc a", "doc b"], ["L0", "L1", "L2"], *views, merge="agreement")
+    assert list(zip(dataset["document"], dataset["label_text"], dataset["label"])) == [("doc a", "L1", 0)]
+    assert stats["pairs"] == 1 and stats["documents_with_pairs"] == 1
+    with pytest.raises(ValueError, match="needs the encoder's and TF-IDF's"):
+        pseudo_pairs(["doc"], ["L0"], [[0]], None, merge="agreement")
+    with pytest.raises(ValueError, match="merge='both'"):
+        pseudo_pairs(["doc"], ["L0"], [[0]], [[0]], merge="both")
+
+
 def test_self_training_pairs_from_encoder_and_tfidf():
     labels = ["python graph", "web server", "sound video", "math science"]
     documents = ["python library for graph data", "web server software", "math science data file"]

@@ -62,6 +62,11 @@ class MACLRDataArguments(XMCDataArguments):
         default=None, metadata={"help": "Stage II: keep TF-IDF pseudo labels with at least this cosine."}
     )
     pseudo_views: str = field(default="encoder,tfidf", metadata={"help": "Stage II: views used (comma-separated)."})
+    pseudo_merge: str = field(
+        default="union",
+        metadata={"help": "Stage II: union (the paper: labels of either view) or agreement (only labels both views "
+                  "chose: fewer, more precise pseudo pairs)."},
+    )  # fmt: skip
     few_shot_ratio: float = field(
         default=0.01, metadata={"help": "Few-shot: share of labels whose training pairs are used (0.8: GZ-XMC)."}
     )

@@ -132,7 +132,7 @@ def _training_pairs(stage, xmc, encoder, label_texts, data_args, training_args, 
         pairs, stats = build_self_training_pairs(
             encoder, train["text"], label_texts, k=data_args.pseudo_k, encoder_min_score=data_args.encoder_min_score,
             tfidf_k=data_args.tfidf_k, tfidf_min_score=data_args.tfidf_min_score, use_encoder="encoder" in views,
-            use_tfidf="tfidf" in views, exclude=exclude,
+            use_tfidf="tfidf" in views, exclude=exclude, merge=data_args.pseudo_merge,
         )  # fmt: skip
         stats.pop("label_ids")
         return pairs, stats
