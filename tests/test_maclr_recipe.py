@@ -133,12 +133,18 @@ def test_push_and_load_from_the_hub(fake_hub, unique_repo_id, tmp_path):
         ("--stage", "finetune", "--stage must be one of"),
         ("--few_shot_ratio", "0", "--few_shot_ratio"),
         ("--pseudo_views", "bm25", "--pseudo_views"),
+        ("--pseudo_merge", "intersection", "--pseudo_merge must be union or agreement"),
         ("--label_index_backend", "annoy", "--label_index_backend"),
     ],
 )
 def test_bad_flags_are_one_line_errors(flag, value, message):
     with pytest.raises(ValueError, match=message):
         get_recipe("maclr").parse_args([flag, value])
+
+
+def test_agreement_of_the_views_needs_both_views():
+    with pytest.raises(ValueError, match="--pseudo_views must name both"):
+        get_recipe("maclr").parse_args(["--pseudo_merge", "agreement", "--pseudo_views", "tfidf"])
 
 
 def test_labels_without_text_are_embedded_from_their_label_string():

@@ -94,6 +94,12 @@ class MACLRDataArguments(XMCDataArguments):
         views = {view.strip() for view in self.pseudo_views.split(",") if view.strip()}
         if not views or views - {"encoder", "tfidf"}:
             raise ValueError(f"--pseudo_views must name encoder and/or tfidf, got {self.pseudo_views!r}")
+        if self.pseudo_merge not in ("union", "agreement"):
+            raise ValueError(f"--pseudo_merge must be union or agreement, got {self.pseudo_merge!r}")
+        if self.pseudo_merge == "agreement" and views != {"encoder", "tfidf"}:
+            raise ValueError(
+                "--pseudo_merge agreement keeps the labels both views chose: --pseudo_views must name both"
+            )
         for flag in ("initial_clusters", "double_every", "update_every", "num_updates", "pseudo_k", "tfidf_k"):
             value = getattr(self, flag)
             if value is not None and value < 1:
