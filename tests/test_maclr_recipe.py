@@ -207,3 +207,29 @@ def test_the_evaluation_leaves_out_the_filter_pairs_unless_told_not_to(tmp_path)
     assert kept["P@1"] == pytest.approx(plain["P@1"])
     assert kept["P@5"] == pytest.approx(plain["P@5"]) != pytest.approx(expected["P@5"])
     assert filtered["num_excluded_filter_pairs"] == len(pairs) and kept["num_excluded_filter_pairs"] == 0
+
+
+def test_few_shot_psp_weighs_labels_by_the_full_training_split(tmp_path):
+    from hf_xmc.data import load_xmc_dataset
+    from hf_xmc.maclr.recipe import evaluate_split, few_shot_data
+
+    folder = write_tiny_lf_dataset(tmp_path / "lf", num_train=40, num_test=12)
+    encoder = tiny_encoder().eval()
+    xmc = load_xmc_dataset(folder)
+    subset, counts = few_shot_data(xmc, 0.3, seed=0)
+    assert subset.vocabulary.labels != xmc.vocabulary.labels  # re-sorted by the subset's counts
+    data_args, _, _ = get_recipe("maclr").parse_args(
+        ["--dataset_name_or_path", str(folder), "--max_eval_samples", "8", "--output_dir", str(tmp_path)]
+    )
+
+    def evaluate(data, **kwargs):
+        index = LabelIndex.build(encoder, data.vocabulary.label_texts(), labels=data.vocabulary.labels)
+        return evaluate_split(encoder, index, data, data_args, seed=0, **kwargs)
+
+    full = evaluate(xmc)
+    few = evaluate(subset, propensity_counts=counts)
+    naive = evaluate(subset)
+    assert few["PSP@5"] == pytest.approx(full["PSP@5"]) and few["P@5"] == pytest.approx(full["P@5"])
+    assert naive["PSP@5"] != pytest.approx(full["PSP@5"])  # the subset's counts would reweigh every label
+    seen = int((subset.vocabulary.counts > 0).sum())  # seen / unseen still follow the subset
+    assert few["seen/num_labels"] == seen and few["unseen/num_labels"] == len(subset.vocabulary) - seen

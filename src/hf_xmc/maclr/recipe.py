@@ -165,6 +165,14 @@ def _scale(model_args, encoder) -> float:
     return 20.0 if normalizes_embeddings(encoder) else 1.0
 
 
+def few_shot_data(xmc, ratio: float, seed: int):
+    """The few-shot training set (`few_shot_label_subset`) and the full training split's `(label_counts,
+    num_train_docs)` in the subset's label order (its vocabulary is re-sorted by its own counts), for PSP@k."""
+    full = xmc.vocabulary
+    subset = few_shot_label_subset(xmc, ratio, seed=seed)
+    return subset, (full.counts[full.encode(subset.vocabulary.labels)], full.num_train_docs)
+
+
 def run_maclr(recipe, data_args, model_args, training_args, callbacks=None) -> dict:
     """Train one MACLR stage, evaluate it by label retrieval, save, reload, predict; returns what it measured."""
     set_seed(training_args.seed)
@@ -176,8 +184,9 @@ def run_maclr(recipe, data_args, model_args, training_args, callbacks=None) -> d
         raise ValueError(
             f"--eval_split {data_args.eval_split}: {data_args.dataset_name_or_path} has {sorted(xmc.splits)}"
         )
+    propensity_counts = None  # the propensities of PSP@k come from the full training split, never the subset
     if data_args.stage == "few-shot":
-        xmc = few_shot_label_subset(xmc, data_args.few_shot_ratio, seed=training_args.seed)
+        xmc, propensity_counts = few_shot_data(xmc, data_args.few_shot_ratio, training_args.seed)
     vocabulary = xmc.vocabulary
     label_texts = label_texts_of(vocabulary, data_args.label_text)
     encoder = recipe.build_model(model_args, vocabulary, data_args)
@@ -237,7 +246,7 @@ def run_maclr(recipe, data_args, model_args, training_args, callbacks=None) -> d
         return result
     encoder.eval()
     index = LabelIndex.build(encoder, label_texts, labels=vocabulary.labels, backend=model_args.label_index_backend)
-    metrics = evaluate_split(encoder, index, xmc, data_args, training_args.seed)
+    metrics = evaluate_split(encoder, index, xmc, data_args, training_args.seed, propensity_counts)
     result["metrics"] = metrics
     output_dir = Path(training_args.output_dir)
     hyperparameters = {
@@ -278,10 +287,15 @@ def run_maclr(recipe, data_args, model_args, training_args, callbacks=None) -> d
     return result
 
 
-def evaluate_split(encoder, index, xmc, data_args, seed: int) -> dict:
+def evaluate_split(encoder, index, xmc, data_args, seed: int, propensity_counts=None) -> dict:
     """Zero-shot metrics of `encoder` on the evaluation split (seen and unseen labels apart when both exist). With
     `--apply_filter_labels` (default), the split's filter pairs (an LF set's `filter_labels_test.txt`) are left out
-    of the rankings and of the references, as `compute_xmc_metrics(..., exclude=...)` does."""
+    of the rankings and of the references, as `compute_xmc_metrics(..., exclude=...)` does.
+
+    `propensity_counts` (`(label_counts, num_train_docs)`, *optional*): the counts PSP@k's propensities come from; by
+    default `xmc`'s. A few-shot run passes the full training split's, so that its PSP@k weighs labels as every other
+    row does (the subset's counts would make every label left out of it look infinitely rare). Seen and unseen labels
+    are always told apart by `xmc`'s own counts."""
     pool = xmc.splits[data_args.eval_split]
     rows = steps.sample_rows(len(pool), data_args.max_eval_samples, seed)
     split = steps.sample_split(pool, data_args.max_eval_samples, seed)
@@ -298,8 +312,9 @@ def evaluate_split(encoder, index, xmc, data_args, seed: int) -> dict:
     seen = np.flatnonzero(vocabulary.counts > 0)
     unseen = np.flatnonzero(vocabulary.counts == 0)
     subsets = {"seen": seen, "unseen": unseen} if len(seen) and len(unseen) else None
+    label_counts, num_train_docs = propensity_counts or (vocabulary.counts, vocabulary.num_train_docs)
     metrics = evaluate_label_retrieval(
-        queries, index, references, vocabulary.counts, vocabulary.num_train_docs,
+        queries, index, references, label_counts, num_train_docs,
         k=RETRIEVAL_K, exclude=exclude, label_subsets=subsets,
     )  # fmt: skip
     metrics["num_eval_documents"] = float(len(split))
