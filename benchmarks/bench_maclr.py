@@ -13,6 +13,7 @@ document's own package, itself a label, is left out of its ranking, BEIR's `igno
   trained for sentence similarity.
 - `gzsl_*` (generalized zero-shot): 20% of the labels held out of fine-tuning (seeded), the rest's true pairs used;
   seen and unseen labels reported apart; from MACLR (stage I+II) and from MiniLM.
+  `--maclr_start DIR` starts the `*_maclr` rows from an encoder saved by an earlier run instead of retraining it.
 - `fewshot{1,5}_*`: the true pairs of 1% / 5% of the labels; from MACLR and from MiniLM, the same fine-tuning.
 
 No zero-shot row reads a training label assignment (popularity is the exception, and says so).
@@ -126,16 +127,16 @@ def bench_dataset(name: str, args, rows: list[str]) -> dict:
                                                                **metric_args))  # fmt: skip
         log("minilm")
     work_dir = Path(args.work_dir) / name
-    stage1 = stage2 = None
-    if any(row.startswith(("maclr_stage1", "gzsl_maclr", "fewshot1_maclr", "fewshot5_maclr")) for row in rows):
+    stage1 = None
+    stage2 = Path(args.maclr_start) if args.maclr_start else None
+    needs_stage2 = stage2 is None and any(r in rows for r in ("gzsl_maclr", "fewshot1_maclr", "fewshot5_maclr"))
+    if needs_stage2 or any(row.startswith("maclr_stage1") for row in rows):
         metrics, stage1, out["training"]["maclr_stage1"] = train_stage(
             "stage1", "pretrain", data, None, work_dir, args, num_updates=args.num_updates
         )
         out["rows"]["maclr_stage1"] = metrics
         log("maclr_stage1")
-    if stage1 is not None and any(
-        r in rows for r in ("maclr_stage1+2", "gzsl_maclr", "fewshot1_maclr", "fewshot5_maclr")
-    ):
+    if stage1 is not None and (needs_stage2 or "maclr_stage1+2" in rows):
         metrics, stage2, out["training"]["maclr_stage1+2"] = train_stage(
             "stage2", "self-train", data, stage1, work_dir, args
         )
@@ -170,10 +171,18 @@ def main(argv=None) -> dict:
     parser.add_argument("--learning_rate", type=float, default=2e-5)
     parser.add_argument("--num_updates", type=int, default=3, help="Stage I clusterings before the half (CPU).")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--maclr_start",
+        default=None,
+        help="A trained MACLR stage I+II encoder folder for the gzsl/few-shot *_maclr rows (default: train stages "
+        "I and II in this run first).",
+    )
     parser.add_argument("--work_dir", default="outputs/bench_maclr")
     parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     rows = [row.strip() for row in args.rows.split(",") if row.strip()]
+    if args.maclr_start and not (Path(args.maclr_start) / "maclr.json").is_file():
+        parser.error(f"--maclr_start {args.maclr_start} is not a saved MACLR encoder (no maclr.json in it)")
     unknown = set(rows) - set(ALL_ROWS)
     if unknown:
         parser.error(f"unknown rows {sorted(unknown)}; known: {', '.join(ALL_ROWS)}")
