@@ -546,7 +546,8 @@ def xlgen_section(result: dict) -> list[str]:
     setting = f", positive-unlabeled: {result['drop_positives']:.0%} of the training positives dropped" if result.get(
         "drop_positives") else ""  # fmt: skip
     lines = [
-        f"### XLGen on {result['dataset']}{setting} (`python benchmarks/bench_xlgen.py`)",
+        f"### XLGen on {result['dataset']}{setting}, {result['minutes']:g} minutes per model "
+        "(`python benchmarks/bench_xlgen.py`)",
         "",
         f"{result['num_test_examples']:,} test documents, percent; {result['num_train_examples']:,} training documents, "
         f"a {result['minutes']:g}-minute training budget per model on {result['machine']['threads']} thread(s). "
@@ -562,6 +563,8 @@ def xlgen_section(result: dict) -> list[str]:
             f"{pre['budget'].get('train_seconds', 0) / 60:.0f} min, held-out loss {pre['eval_loss_before']:.2f} -> "
             f"{pre['eval_loss_after']:.2f}."
         )
+    if result.get("note"):
+        lines.append(f"\n{result['note']}")
     lines += ["", *(provenance_lines(result, lambda name: result["rows"][name]["label"]) or [""])]
     lines += table_header(["model"], XLGEN_COLUMNS, ["valid +trie", "µF1 +trie", "P@1 +trie", "epochs"])
     for row in result["rows"].values():
